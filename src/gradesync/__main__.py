@@ -1,0 +1,3 @@
+from gradesync.cli import main
+
+raise SystemExit(main())
