@@ -1,0 +1,1 @@
+"""The sync engine: what to read (selection), one course's cycle, the pure diff, events."""
