@@ -1,0 +1,156 @@
+"""The ``[[sinks]]`` tables: a union on ``type`` of the file, webhook and SIS sinks.
+
+Each sink has a ``name`` (default: its type) that names it in status, replay and metrics, and in
+secrets files (``sinks__<name>__<key>``); names are unique across the list.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from gradesync.config.values import (
+    HttpUrl,
+    KeyedValueError,
+    PositiveDuration,
+    parse_grade_schema,
+)
+
+SINK_TYPES = ("file", "webhook", "sis")
+SINK_NAME_RE = re.compile(r"[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*")
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+class Section(BaseModel):
+    """A table of the configuration: unknown keys refused, values frozen once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_name(value: str) -> str:
+    if not SINK_NAME_RE.fullmatch(value) or len(value) > 64:
+        raise ValueError("must be up to 64 letters and digits, single '-' or '_' between them")
+    return value
+
+
+SinkName = Annotated[str, AfterValidator(_check_name)]
+
+
+class FileSinkConfig(Section):
+    """Appends each CloudEvent as one JSON line to ``path``."""
+
+    type: Literal["file"]
+    name: SinkName = "file"
+    path: Path
+    fsync: bool = True
+
+
+class WebhookSinkConfig(Section):
+    """POSTs events signed per Standard Webhooks (CONTRACT.md section 4)."""
+
+    type: Literal["webhook"]
+    name: SinkName = "webhook"
+    url: HttpUrl
+    secret: SecretStr
+    batch_size: int = Field(default=1, ge=1)
+    timeout: PositiveDuration = timedelta(seconds=10)
+    max_age: PositiveDuration = timedelta(days=3)
+    verify_tls: bool = True
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, value: SecretStr) -> SecretStr:
+        decode_webhook_secret(value)
+        return value
+
+    def signing_key(self) -> bytes:
+        """The HMAC key: the base64-decoded secret after ``whsec_``."""
+        return decode_webhook_secret(self.secret)
+
+
+def decode_webhook_secret(secret: SecretStr) -> bytes:
+    """The key bytes of a ``whsec_<base64>`` secret; ``ValueError`` that never shows it."""
+    text = secret.get_secret_value()
+    if not text.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError(f"must start with {WEBHOOK_SECRET_PREFIX!r} (whsec_<base64>)")
+    try:
+        key = base64.b64decode(text[len(WEBHOOK_SECRET_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("must be valid base64 after 'whsec_' (whsec_<base64>)") from None
+    if not key:
+        raise ValueError("must have a key after 'whsec_' (whsec_<base64>)")
+    return key
+
+
+class SisOAuthConfig(Section):
+    """OAuth2 client credentials for the SIS (``[sinks.oauth]``)."""
+
+    token_url: HttpUrl
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+
+
+class SisSinkConfig(Section):
+    """Writes grade changes into a student information system (CONTRACT.md section 5)."""
+
+    type: Literal["sis"]
+    name: SinkName = "sis"
+    protocol: Literal["upsert", "gradesjourney"] = "upsert"
+    base_url: HttpUrl
+    token: SecretStr | None = None
+    oauth: SisOAuthConfig | None = None
+    user_id: Literal["externalId", "userName", "studentId"] = "externalId"
+    item_id: Literal["externalId", "name"] = "externalId"
+    value: Literal["text", "score", "schema"] = "text"
+    grade_schema: str | None = None
+    batch_size: int = Field(default=100, ge=1)
+    provision_columns: bool = False
+    dry_run: bool = False
+    gradesjourney_base: HttpUrl | None = None
+
+    @field_validator("grade_schema")
+    @classmethod
+    def _schema_form(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_grade_schema(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SisSinkConfig:
+        if (self.token is None) == (self.oauth is None):
+            raise KeyedValueError(("token",), "give exactly one of token and [sinks.oauth]")
+        if self.value == "schema" and self.grade_schema is None:
+            raise KeyedValueError(
+                ("grade_schema",), 'value = "schema" needs grade_schema, as in "A=90:B=80:F=0"'
+            )
+        return self
+
+    @property
+    def grade_schema_bounds(self) -> tuple[tuple[str, float], ...]:
+        """The symbols of ``grade_schema`` with their percent lower bounds, highest first."""
+        return parse_grade_schema(self.grade_schema) if self.grade_schema else ()
+
+    @property
+    def gradesjourney_url(self) -> str:
+        """Where the Grades Journey endpoints live (``gradesjourney_base`` or its default)."""
+        return self.gradesjourney_base or f"{self.base_url}/learn/api/v2/cc/gradejourney"
+
+
+SinkConfig = Annotated[
+    FileSinkConfig | WebhookSinkConfig | SisSinkConfig, Field(discriminator="type")
+]
+"""One ``[[sinks]]`` table, chosen by its ``type``."""
