@@ -227,6 +227,7 @@ def describe(exc: ValidationError, origins: Mapping[Loc, str], default: str) -> 
 
 def _explain(error: ErrorDetails) -> tuple[Loc, str]:
     loc: Loc = tuple(error["loc"])
+    allowed = _keys_at(loc)
     if len(loc) >= 3 and loc[0] == "sinks" and loc[2] in SINK_TYPES:
         loc = loc[:2] + loc[3:]  # drop the union's tag pydantic puts in the location
     ctx = error.get("ctx", {})
@@ -239,7 +240,7 @@ def _explain(error: ErrorDetails) -> tuple[Loc, str]:
     if kind == "missing":
         return loc, "field required"
     if kind == "extra_forbidden":
-        close = difflib.get_close_matches(str(loc[-1]), _KNOWN_KEYS, n=1, cutoff=0.75)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.75)
         return loc, "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind == "value_error" and isinstance(ctx.get("error"), ValueError):
         cause = ctx["error"]
@@ -268,15 +269,30 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _field_names(*models: type[BaseModel]) -> list[str]:
-    names: set[str] = set()
-    for model in models:
-        for name, field in model.model_fields.items():
-            names.add(name)
-            for kind in (field.annotation, *get_args(field.annotation)):
-                if isinstance(kind, type) and issubclass(kind, BaseModel):
-                    names.update(_field_names(kind))
-    return sorted(names)
+def _keys_at(loc: Loc) -> list[str]:
+    """The keys the table holding ``loc`` accepts (``loc`` as pydantic gives it, tag included)."""
+    model: type[BaseModel] | None = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if loc[0] == "sinks" and part in _SINK_MODELS:
+            model = _SINK_MODELS[part]
+        elif model is not None and part in model.model_fields:
+            model = _submodel(model.model_fields[part].annotation)
+        else:
+            model = None
+    return list(model.model_fields) if model is not None else []
 
 
-_KNOWN_KEYS = _field_names(Settings, FileSinkConfig, WebhookSinkConfig, SisSinkConfig)
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    for kind in (annotation, *get_args(annotation)):
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            return kind
+    return None
+
+
+_SINK_MODELS: dict[str | int, type[BaseModel]] = {
+    "file": FileSinkConfig,
+    "webhook": WebhookSinkConfig,
+    "sis": SisSinkConfig,
+}
