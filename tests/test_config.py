@@ -15,6 +15,7 @@ from gradesync.config import (
     FileSinkConfig,
     Settings,
     SinkConfig,
+    SisSinkConfig,
     WebhookSinkConfig,
     format_duration,
     load_settings,
@@ -287,6 +288,17 @@ def test_redacted_is_plain_data_with_readable_durations(config: Path, secrets: P
     data = load(config, LEARN + '[sync]\ninterval = "PT90M"\n', secrets).redacted()
     assert data["sync"]["interval"] == "1h30m"
     assert data["state"]["path"] == "gradesync.db"
+
+
+def test_helpers_give_components_ready_values(config: Path, secrets: Path) -> None:
+    text = LEARN + "[health]\nlisten = '[::1]:9108'\n" + SIS + 'name = "registrar"\n'
+    text += 'token = "t"\nvalue = "schema"\ngrade_schema = "A=90:B=80:F=0"\n'
+    settings = load(config, text, secrets)
+    assert settings.health.address == ("::1", 9108)
+    (sis,) = settings.sinks
+    assert isinstance(sis, SisSinkConfig)
+    assert sis.grade_schema_bounds == (("A", 90.0), ("B", 80.0), ("F", 0.0))
+    assert sis.gradesjourney_url == "https://sis.example.edu/learn/api/v2/cc/gradejourney"
 
 
 # -- the example never rots -----------------------------------------------------------------

@@ -10,7 +10,7 @@ Every table refuses unknown keys and is frozen; durations are ``timedelta``; sec
 ``SecretStr``; every problem is a ``ConfigError`` naming the source and the dotted key.
 """
 
-from gradesync.config.loader import load_settings, secret_file_key
+from gradesync.config.loader import load_settings
 from gradesync.config.settings import (
     DeliveryConfig,
     HealthConfig,
@@ -56,5 +56,4 @@ __all__ = [
     "load_settings",
     "parse_duration",
     "parse_grade_schema",
-    "secret_file_key",
 ]

@@ -61,7 +61,7 @@ def load_settings(
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         # Never chain: a ValidationError's text shows the input values, secrets among them.
-        raise ConfigError(describe(exc, origins, source)) from None
+        raise ConfigError(_describe(exc, origins, source)) from None
     settings._source = source
     return settings
 
@@ -216,12 +216,12 @@ def _sink_index(sinks: list[Any], ref: str, label: str) -> int:
     raise ConfigError(f"{label}: sinks.{ref}: no sink with that number or name")
 
 
-def describe(exc: ValidationError, origins: Mapping[Loc, str], default: str) -> str:
+def _describe(exc: ValidationError, origins: Mapping[Loc, str], default: str) -> str:
     """One line per problem: ``<source>: <dotted key>: <what is wrong>``."""
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
         loc, message = _explain(error)
-        lines.append(f"{_origin(loc, origins, default)}: {dotted(loc)}: {message}")
+        lines.append(f"{_origin(loc, origins, default)}: {_dotted(loc)}: {message}")
     return "\n".join(dict.fromkeys(lines))
 
 
@@ -257,7 +257,7 @@ def _origin(loc: Loc, origins: Mapping[Loc, str], default: str) -> str:
     return default
 
 
-def dotted(loc: Loc) -> str:
+def _dotted(loc: Loc) -> str:
     """``("sinks", 1, "type")`` as ``sinks[1].type``."""
     text = ""
     for part in loc:

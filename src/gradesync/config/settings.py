@@ -13,11 +13,12 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from gradesync.config.sinks import Section, SinkConfig
+from gradesync.config.sinks import SinkConfig
 from gradesync.config.values import (
     Duration,
     KeyedValueError,
     PositiveDuration,
+    Section,
     SiteUrl,
     UtcDatetime,
     format_duration,

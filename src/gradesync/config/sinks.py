@@ -15,8 +15,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     field_validator,
@@ -24,21 +22,16 @@ from pydantic import (
 )
 
 from gradesync.config.values import (
-    HttpUrl,
     KeyedValueError,
     PositiveDuration,
+    Section,
+    WebUrl,
     parse_grade_schema,
 )
 
 SINK_TYPES = ("file", "webhook", "sis")
 SINK_NAME_RE = re.compile(r"[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*")
 WEBHOOK_SECRET_PREFIX = "whsec_"
-
-
-class Section(BaseModel):
-    """A table of the configuration: unknown keys refused, values frozen once loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_name(value: str) -> str:
@@ -64,7 +57,7 @@ class WebhookSinkConfig(Section):
 
     type: Literal["webhook"]
     name: SinkName = "webhook"
-    url: HttpUrl
+    url: WebUrl
     secret: SecretStr
     batch_size: int = Field(default=1, ge=1)
     timeout: PositiveDuration = timedelta(seconds=10)
@@ -99,7 +92,7 @@ def decode_webhook_secret(secret: SecretStr) -> bytes:
 class SisOAuthConfig(Section):
     """OAuth2 client credentials for the SIS (``[sinks.oauth]``)."""
 
-    token_url: HttpUrl
+    token_url: WebUrl
     client_id: str = Field(min_length=1)
     client_secret: SecretStr
 
@@ -110,7 +103,7 @@ class SisSinkConfig(Section):
     type: Literal["sis"]
     name: SinkName = "sis"
     protocol: Literal["upsert", "gradesjourney"] = "upsert"
-    base_url: HttpUrl
+    base_url: WebUrl
     token: SecretStr | None = None
     oauth: SisOAuthConfig | None = None
     user_id: Literal["externalId", "userName", "studentId"] = "externalId"
@@ -120,7 +113,7 @@ class SisSinkConfig(Section):
     batch_size: int = Field(default=100, ge=1)
     provision_columns: bool = False
     dry_run: bool = False
-    gradesjourney_base: HttpUrl | None = None
+    gradesjourney_base: WebUrl | None = None
 
     @field_validator("grade_schema")
     @classmethod

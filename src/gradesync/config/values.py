@@ -1,5 +1,6 @@
-"""Value types of the configuration: durations, URLs, listen addresses, grade schemas.
+"""Value types of the configuration and the base class of its tables.
 
+Durations, URLs, listen addresses and grade schemas are parsed here.
 Each parser raises ``ValueError`` with a message that says which forms are accepted and never
 repeats a value that could hold a credential (URLs are not echoed).
 """
@@ -11,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 DURATION_FORMS = (
     "a number of seconds (90), a sum of units d, h, m, s ('90s', '5m', '1h30m', '2d'), "
@@ -29,6 +30,12 @@ _ISO_RE = re.compile(
     re.IGNORECASE,
 )
 _ISO_SECONDS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+class Section(BaseModel):
+    """A table of the configuration: unknown keys refused, values frozen once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class KeyedValueError(ValueError):
@@ -117,7 +124,7 @@ def check_http_url(value: str, *, path_allowed: bool = True) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc}{path}"
 
 
-HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+WebUrl = Annotated[str, AfterValidator(check_http_url)]
 """An http(s) URL; a path is allowed."""
 
 SiteUrl = Annotated[str, AfterValidator(lambda v: check_http_url(v, path_allowed=False))]
@@ -154,16 +161,16 @@ def parse_grade_schema(value: str) -> tuple[tuple[str, float], ...]:
     return tuple(pairs)
 
 
-def aware_datetime(value: Any) -> Any:
+def _aware_datetime(value: Any) -> Any:
     """A TOML date, or a datetime without a zone, taken as UTC (Learn's dates are UTC)."""
     if isinstance(value, date) and not isinstance(value, datetime):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return value
 
 
-def utc(value: datetime) -> datetime:
+def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-UtcDatetime = Annotated[datetime, BeforeValidator(aware_datetime), AfterValidator(utc)]
+UtcDatetime = Annotated[datetime, BeforeValidator(_aware_datetime), AfterValidator(_utc)]
 """A timezone-aware datetime; dates and naive times are UTC."""
