@@ -90,6 +90,7 @@ class SyncConfig(Section):
     membership_refresh: PositiveDuration = timedelta(hours=6)
     strategy: Literal["changeindex", "lastchanged"] = "changeindex"
     emit_baseline: bool = True
+    drain_timeout: Duration = timedelta(seconds=30)
 
     @model_validator(mode="after")
     def _jitter_below_interval(self) -> SyncConfig:
