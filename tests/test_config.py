@@ -188,6 +188,7 @@ SIS = '[[sinks]]\ntype = "sis"\nbase_url = "https://sis.example.edu"\n'
         (LEARN.replace(".edu", ".edu/learn"), "learn.base_url: must be scheme, host and port"),
         (LEARN.replace("https:", "ftp:"), "learn.base_url: must be an http:// or https:// URL"),
         (LEARN + SIS, "sinks[0].token: give exactly one of token and [sinks.oauth]"),
+        (LEARN + SIS + 'token = " "\n', "sinks[0].token: must not be empty"),
         (LEARN + SIS + 'token = "t"\nvalue = "schema"\n', "sinks[0].grade_schema: value = "),
         (
             LEARN + SIS + 'token = "t"\ngrade_schema = "A=90:B=95"\n',

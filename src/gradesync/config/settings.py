@@ -18,6 +18,7 @@ from gradesync.config.values import (
     Duration,
     KeyedValueError,
     PositiveDuration,
+    Secret,
     Section,
     SiteUrl,
     UtcDatetime,
@@ -39,7 +40,7 @@ class LearnConfig(Section):
 
     base_url: SiteUrl
     client_id: str = Field(min_length=1)
-    client_secret: SecretStr
+    client_secret: Secret
     verify_tls: bool = True
     connect_timeout: PositiveDuration = timedelta(seconds=10)
     read_timeout: PositiveDuration = timedelta(seconds=60)
@@ -49,13 +50,6 @@ class LearnConfig(Section):
     max_retries: int = Field(default=5, ge=0)
     retry_max_wait: Duration = timedelta(seconds=60)
     token_refresh_margin: Duration = timedelta(seconds=60)
-
-    @field_validator("client_secret")
-    @classmethod
-    def _not_blank(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
-        return value
 
 
 class StateConfig(Section):

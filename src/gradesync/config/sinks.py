@@ -24,6 +24,7 @@ from pydantic import (
 from gradesync.config.values import (
     KeyedValueError,
     PositiveDuration,
+    Secret,
     Section,
     WebUrl,
     parse_grade_schema,
@@ -58,7 +59,7 @@ class WebhookSinkConfig(Section):
     type: Literal["webhook"]
     name: SinkName = "webhook"
     url: WebUrl
-    secret: SecretStr
+    secret: Secret
     batch_size: int = Field(default=1, ge=1)
     timeout: PositiveDuration = timedelta(seconds=10)
     max_age: PositiveDuration = timedelta(days=3)
@@ -94,7 +95,7 @@ class SisOAuthConfig(Section):
 
     token_url: WebUrl
     client_id: str = Field(min_length=1)
-    client_secret: SecretStr
+    client_secret: Secret
 
 
 class SisSinkConfig(Section):
@@ -104,7 +105,7 @@ class SisSinkConfig(Section):
     name: SinkName = "sis"
     protocol: Literal["upsert", "gradesjourney"] = "upsert"
     base_url: WebUrl
-    token: SecretStr | None = None
+    token: Secret | None = None
     oauth: SisOAuthConfig | None = None
     user_id: Literal["externalId", "userName", "studentId"] = "externalId"
     item_id: Literal["externalId", "name"] = "externalId"

@@ -12,7 +12,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    SecretStr,
+)
 
 DURATION_FORMS = (
     "a number of seconds (90), a sum of units d, h, m, s ('90s', '5m', '1h30m', '2d'), "
@@ -101,6 +108,16 @@ PositiveDuration = Annotated[
     timedelta, BeforeValidator(parse_duration), AfterValidator(_positive), _as_text
 ]
 """A :data:`Duration` that must be longer than zero (intervals, timeouts)."""
+
+
+def _not_blank(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value().strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_not_blank)]
+"""A credential: never printed (``SecretStr``) and never empty."""
 
 
 def check_http_url(value: str, *, path_allowed: bool = True) -> str:
