@@ -291,7 +291,7 @@ def test_redacted_is_plain_data_with_readable_durations(config: Path, secrets: P
     assert data["state"]["path"] == "gradesync.db"
 
 
-def test_helpers_give_components_ready_values(config: Path, secrets: Path) -> None:
+def test_settings_hand_components_ready_values(config: Path, secrets: Path) -> None:
     text = LEARN + "[health]\nlisten = '[::1]:9108'\n" + SIS + 'name = "registrar"\n'
     text += 'token = "t"\nvalue = "schema"\ngrade_schema = "A=90:B=80:F=0"\n'
     settings = load(config, text, secrets)
