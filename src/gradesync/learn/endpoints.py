@@ -1,0 +1,92 @@
+"""Learn's routes as templates, and URLs built from them without a second round of encoding.
+
+Errors and metrics name a route by its template (``GET v3/courses/{courseId}``), never by the
+concrete URL: a template carries no ids, no query string and nothing secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from yarl import URL
+
+API_ROOT = "/learn/api/public/"
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def encode_id(value: str) -> str:
+    """One path segment: ``externalId:a/b c`` becomes ``externalId:a%2Fb%20c``.
+
+    Learn wants the colon of a secondary id literal (an encoded ``%3A`` gives 404, NOTES.md
+    2.5); every other reserved character is percent-encoded so it cannot split the path.
+    """
+    return quote(value, safe=":")
+
+
+def encode_query(params: Mapping[str, str]) -> str:
+    """A query string whose commas (``fields``) and colons (``externalId:``) stay readable."""
+    return "&".join(f"{quote(k, safe='.')}={quote(v, safe=',:.')}" for k, v in params.items())
+
+
+def learn_time(value: datetime) -> str:
+    """Learn's date format: ISO-8601 UTC with milliseconds; a naive datetime is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One route: its method and its template relative to ``/learn/api/public/``."""
+
+    method: str
+    template: str
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.template}"
+
+    def url(
+        self,
+        base_url: str,
+        ids: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> URL:
+        """The full URL, ids encoded once by :func:`encode_id` and never touched again."""
+        ids = ids or {}
+        path = _PLACEHOLDER.sub(lambda m: encode_id(ids[m.group(1)]), self.template)
+        text = f"{base_url}{API_ROOT}{path}"
+        if query:
+            text += "?" + encode_query(query)
+        return URL(text, encoded=True)
+
+
+TOKEN = Endpoint("POST", "v1/oauth2/token")
+COURSES = Endpoint("GET", "v3/courses")
+COURSE = Endpoint("GET", "v3/courses/{courseId}")
+MEMBERSHIPS = Endpoint("GET", "v1/courses/{courseId}/users")
+CHILDREN = Endpoint("GET", "v1/courses/{courseId}/children")
+CATEGORIES = Endpoint("GET", "v1/courses/{courseId}/gradebook/categories")
+COLUMNS = Endpoint("GET", "v2/courses/{courseId}/gradebook/columns")
+GRADES = Endpoint("GET", "v2/courses/{courseId}/gradebook/columns/{columnId}/users")
+LAST_CHANGED = Endpoint(
+    "GET", "v2/courses/{courseId}/gradebook/columns/{columnId}/users/lastChanged"
+)
+VERSION = Endpoint("GET", "v1/system/version")
+
+
+def next_page_url(base_url: str, next_page: str) -> URL | None:
+    """``paging.nextPage`` taken verbatim as base URL + nextPage (NOTES.md 2.1).
+
+    Only a host-relative path under the API root is accepted: anything else would send the
+    bearer token somewhere it does not belong. None means the link is unusable.
+    """
+    if not next_page.startswith(API_ROOT):
+        return None
+    return URL(base_url + next_page, encoded=True)

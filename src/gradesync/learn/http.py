@@ -1,0 +1,290 @@
+"""The one way a request reaches Learn, and the one function that judges its response.
+
+:class:`Transport` sends a single request (quota check, concurrency slot, rate throttle) and
+turns every aiohttp failure into :class:`TransportError` at this boundary. :func:`classify`
+maps a response's status and headers onto the error tree of :mod:`gradesync.errors`, and
+:func:`retrying` waits out the retriable ones with capped, jittered backoff on the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+import aiohttp
+import structlog
+from asyncio_throttle.throttler import Throttler
+from yarl import URL
+
+from gradesync.clock import Clock
+from gradesync.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ForbiddenError,
+    LearnError,
+    MalformedResponseError,
+    NotFoundError,
+    RateLimitedError,
+    RetriableLearnError,
+    ServerError,
+    TransportError,
+)
+from gradesync.learn.budget import Budget
+from gradesync.learn.endpoints import Endpoint
+from gradesync.learn.metrics import Metrics
+
+T = TypeVar("T")
+
+log = structlog.get_logger("gradesync.learn")
+
+_EPOCH_THRESHOLD = 1_000_000_000  # an X-Rate-Limit-Reset this large is epoch seconds, not a delta
+_MESSAGE_MAX = 200
+
+
+@dataclass(frozen=True)
+class Response:
+    """A response read in full: the connection is back in the pool before anyone looks."""
+
+    status: int
+    headers: Mapping[str, str]
+    content_type: str
+    body: bytes
+
+
+def retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
+    """Seconds the server asks us to wait: ``Retry-After`` (seconds or an HTTP date), else
+    the older ``X-Rate-Limit-Reset`` (epoch seconds or a delta, NOTES.md 6)."""
+    value = headers.get("Retry-After", "").strip()
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
+        except (TypeError, ValueError):
+            pass
+    reset = headers.get("X-Rate-Limit-Reset", "").strip()
+    try:
+        seconds = float(reset)
+    except ValueError:
+        return None
+    if seconds >= _EPOCH_THRESHOLD:
+        seconds -= now.timestamp()
+    return max(0.0, seconds)
+
+
+def rest_message(body: bytes) -> str | None:
+    """The ``message`` of a RestException body (or an OAuth2Error's ``error``), on one line."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    message = data.get("message") or data.get("error")
+    if not isinstance(message, str) or not message.strip():
+        return None
+    text = " ".join(message.split())
+    return text if len(text) <= _MESSAGE_MAX else text[: _MESSAGE_MAX - 3] + "..."
+
+
+def describe(endpoint: Endpoint, status: int, body: bytes = b"") -> str:
+    """``GET v3/courses/{courseId}: 404 Not Found: Could not find ...``: no ids, no query."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Unknown Status"
+    text = f"{endpoint}: {status} {phrase}"
+    message = rest_message(body) if body else None
+    return f"{text}: {message}" if message else text
+
+
+def classify(endpoint: Endpoint, response: Response, now: datetime) -> LearnError | None:
+    """The error a response means, or None for a success. The only place statuses are read."""
+    status = response.status
+    if 200 <= status < 300:
+        return None
+    where: dict[str, Any] = {
+        "method": endpoint.method,
+        "endpoint": endpoint.template,
+        "status": status,
+    }
+    text = describe(endpoint, status, response.body)
+    wait = retry_after(response.headers, now)
+    if status == 429:
+        return RateLimitedError(text, retry_after=wait, **where)
+    if status >= 500:
+        return ServerError(text, retry_after=wait, **where)
+    if status == 408:
+        return TransportError(text, retry_after=wait, **where)
+    if status == 401:
+        return AuthenticationError(f"{text} (Learn refused a freshly issued token)", **where)
+    if status == 403:
+        return ForbiddenError(text, **where)
+    if status == 404:
+        return NotFoundError(text, **where)
+    if 400 <= status < 500:
+        return BadRequestError(text, **where)
+    return MalformedResponseError(f"{text} (unexpected status)", **where)
+
+
+def decode_json(endpoint: Endpoint, response: Response, *, empty_ok: bool = False) -> Any:
+    """The JSON body of a success; None for an empty one when ``empty_ok`` (204, blank 200)."""
+    where: dict[str, Any] = {
+        "method": endpoint.method,
+        "endpoint": endpoint.template,
+        "status": response.status,
+    }
+    if response.status == 204 or not response.body.strip():
+        if empty_ok:
+            return None
+        raise MalformedResponseError(f"{endpoint}: {response.status} with an empty body", **where)
+    if "json" not in response.content_type:
+        raise MalformedResponseError(
+            f"{endpoint}: {response.status} with content type "
+            f"{response.content_type or 'none'!r}, not JSON",
+            **where,
+        )
+    try:
+        return json.loads(response.body)
+    except ValueError as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise MalformedResponseError(f"{endpoint}: invalid JSON ({detail})", **where) from exc
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped; a server's ``retry_after`` is a floor."""
+
+    max_retries: int
+    base: float
+    cap: float
+    rng: random.Random
+
+    def delay(self, attempt: int, server_wait: float | None) -> float | None:
+        """Seconds to wait before retry number ``attempt + 1``; None to give up at once
+        because the server asks for longer than we are willing to wait."""
+        if server_wait is not None and server_wait > self.cap:
+            return None
+        jitter = self.rng.uniform(0, min(self.cap, self.base * 2**attempt))
+        return max(jitter, server_wait or 0.0)
+
+
+async def retrying(
+    call: Callable[[], Awaitable[T]],
+    *,
+    endpoint: Endpoint,
+    policy: RetryPolicy,
+    clock: Clock,
+    budget: Budget,
+    metrics: Metrics,
+) -> T:
+    """Run ``call`` until it succeeds, a non-retriable error comes, or retries run out.
+
+    A 429 that asks for longer than ``policy.cap`` means the daily quota is spent: the budget
+    goes to "exhausted until" and the error goes to the caller, who can defer the work.
+    """
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except RetriableLearnError as exc:
+            wait = policy.delay(attempt, exc.retry_after)
+            if wait is None and isinstance(exc, RateLimitedError) and exc.retry_after:
+                budget.exhaust(exc.retry_after)
+            if wait is None or attempt >= policy.max_retries:
+                raise
+            attempt += 1
+            metrics.retries[endpoint.template] += 1
+            log.debug("learn.retry", endpoint=str(endpoint), attempt=attempt, wait_s=wait)
+            await clock.sleep(wait)
+
+
+class Transport:
+    """Sends one request at a time per slot, within the rate, and reads its body in full."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        concurrency: int,
+        requests_per_second: float,
+        timeout: aiohttp.ClientTimeout,
+        budget: Budget,
+        metrics: Metrics,
+    ) -> None:
+        self._session = session
+        self._slots = asyncio.Semaphore(concurrency)
+        burst = max(1, int(requests_per_second))
+        self._throttler = Throttler(rate_limit=burst, period=burst / requests_per_second)
+        self._timeout = timeout
+        self._budget = budget
+        self._metrics = metrics
+
+    async def send(
+        self,
+        endpoint: Endpoint,
+        url: URL,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        auth: aiohttp.BasicAuth | None = None,
+        api: bool = True,
+    ) -> Response:
+        """One request. API calls (``api``) obey the quota and the rate and feed the budget;
+        the token request only takes a concurrency slot."""
+        if api:
+            try:
+                self._budget.check(endpoint.method, endpoint.template)
+            except RateLimitedError:
+                self._metrics.record(endpoint.template, "quota", None)
+                raise
+        async with self._slots:
+            if api:
+                await self._throttler.acquire()  # type: ignore[no-untyped-call]
+                self._metrics.api_requests += 1
+            else:
+                self._metrics.token_requests += 1
+            started = time.perf_counter()
+            try:
+                async with self._session.request(
+                    endpoint.method,
+                    url,
+                    headers=headers,
+                    data=data,
+                    auth=auth,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as resp:
+                    body = await resp.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self._metrics.record(endpoint.template, "transport", time.perf_counter() - started)
+                raise _transport_error(endpoint, exc) from exc
+        self._metrics.record(endpoint.template, resp.status, time.perf_counter() - started)
+        if api:
+            self._budget.observe(resp.headers)
+        return Response(resp.status, resp.headers, resp.content_type, body)
+
+
+def _transport_error(endpoint: Endpoint, exc: BaseException) -> TransportError:
+    """Name the failure by its kind only: aiohttp's own text may carry the URL's query."""
+    if isinstance(exc, TimeoutError):
+        kind = "timed out"
+    elif isinstance(exc, aiohttp.ServerDisconnectedError):
+        kind = "connection dropped by the server"
+    elif isinstance(exc, aiohttp.ClientConnectionError):
+        kind = f"connection failed ({type(exc).__name__})"
+    else:
+        kind = f"request failed ({type(exc).__name__})"
+    return TransportError(
+        f"{endpoint}: no response, {kind}", method=endpoint.method, endpoint=endpoint.template
+    )
