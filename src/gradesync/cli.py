@@ -1,16 +1,27 @@
 """The command line: the only place with asyncio.run, signal handlers, exit codes and log set-up.
 
-Each command lives in a module with ``add_arguments(parser)`` and ``run(args) -> int``; this
-module only routes to them, so the heavy imports happen for the command that runs.
+Each command lives in a module with ``add_arguments(parser)`` and either ``async def
+main(args) -> int`` (run here under asyncio) or ``run(args) -> int``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
+import inspect
+import signal
+import sys
 from collections.abc import Sequence
+from typing import Any
 
 from gradesync import __version__
+from gradesync.errors import (
+    ConfigError,
+    FatalLearnError,
+    GradesyncError,
+    StateError,
+)
 
 EXIT_OK = 0
 EXIT_FATAL = 1
@@ -19,6 +30,8 @@ EXIT_INCOMPLETE = 3
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("gradesync.commands.run", "the daemon: pull cycles forever, deliver events"),
+    "once": ("gradesync.commands.once", "one cycle over every selected course, deliver, exit"),
     "simulate": ("gradesync.simulator.command", "serve the built-in Learn REST API simulator"),
 }
 
@@ -37,9 +50,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _run_async(module: Any, args: argparse.Namespace) -> int:
+    """Run an async command. A command that takes ``stop`` gets SIGTERM/SIGINT as that event
+    (it stops cleanly and exits 0); the others are simply cancelled by a signal."""
+    if "stop" not in inspect.signature(module.main).parameters:
+        code: int = await module.main(args)
+        return code
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        code = await module.main(args, stop)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     module = importlib.import_module(args._module)
-    code: int = module.run(args)
+    try:
+        if hasattr(module, "main"):
+            code: int = asyncio.run(_run_async(module, args))
+        else:
+            code = module.run(args)
+    except (ConfigError, StateError, FatalLearnError) as exc:
+        print(f"gradesync: {exc}", file=sys.stderr)
+        return EXIT_FATAL
+    except GradesyncError as exc:
+        print(f"gradesync: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    except KeyboardInterrupt:
+        return EXIT_OK
     return code

@@ -1,0 +1,128 @@
+"""Delivery: moves events from the outbox to one sink, in order, at least once.
+
+The sink's position in the store advances only after the sink reported the events delivered,
+so a crash at any instant repeats events rather than losing them. A ``retry`` outcome stops
+the batch (order is kept) and backs off exponentially with full jitter, honouring the sink's
+``retry_after``; a final refusal (dead, rejected, unmapped) goes to the dead letters and
+delivery carries on with the next event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+
+import structlog
+
+from gradesync.clock import Clock
+from gradesync.sinks.base import Sink
+from gradesync.store import StateStore
+
+log = structlog.get_logger("gradesync.delivery")
+
+
+@dataclass
+class DeliveryStats:
+    delivered: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    failures: int = 0  # retry outcomes and sink exceptions
+    failing_since: float | None = None
+    last_error: str | None = None
+
+
+class Deliverer:
+    """Delivers one sink's pending events; ``run`` loops until stopped."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        sink: Sink,
+        clock: Clock,
+        *,
+        batch_size: int = 100,
+        retry_base: float = 0.5,
+        retry_max_wait: float = 60.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sink = sink
+        self._store = store
+        self._clock = clock
+        self._batch_size = batch_size
+        self._retry_base = retry_base
+        self._retry_max_wait = retry_max_wait
+        self._rng = rng or random.Random()
+        self._attempt = 0
+        self.stats = DeliveryStats()
+        self.wake = asyncio.Event()
+
+    async def drain(self) -> float | None:
+        """Deliver until the outbox is empty (None) or the sink asks to wait (seconds)."""
+        while True:
+            batch = await self._store.pending(self.sink.name, self._batch_size)
+            if not batch:
+                return None
+            try:
+                outcomes = await self.sink.deliver(batch)
+            except Exception as exc:  # a sink bug must not stop the daemon; retry it later
+                log.exception("sink.error", sink=self.sink.name)
+                return self._failed(f"{type(exc).__name__}: {exc}", None)
+            for event, outcome in zip(batch, outcomes, strict=False):
+                if outcome.kind == "delivered":
+                    await self._store.mark_delivered(self.sink.name, event.seq)
+                    self.stats.delivered += 1
+                elif outcome.final:
+                    await self._store.dead_letter(
+                        self.sink.name, event, outcome.reason, kind=outcome.kind
+                    )
+                    self.stats.refused[outcome.kind] = self.stats.refused.get(outcome.kind, 0) + 1
+                    log.warning(
+                        "event.refused",
+                        sink=self.sink.name,
+                        event_id=event.id,
+                        kind=outcome.kind,
+                        reason=outcome.reason,
+                    )
+                else:
+                    return self._failed(outcome.reason, outcome.retry_after)
+            if len(outcomes) < len(batch):
+                return self._failed("the sink stopped part-way through a batch", None)
+            self._recovered()
+
+    def _failed(self, reason: str, retry_after: float | None) -> float:
+        self.stats.failures += 1
+        if self.stats.failing_since is None:
+            self.stats.failing_since = self._clock.monotonic()
+            log.warning("sink.failing", sink=self.sink.name, reason=reason)
+        self.stats.last_error = reason
+        wait = self._rng.uniform(0, min(self._retry_max_wait, self._retry_base * 2**self._attempt))
+        self._attempt += 1
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self._retry_max_wait))
+        return wait
+
+    def _recovered(self) -> None:
+        if self.stats.failing_since is not None:
+            log.info(
+                "sink.recovered",
+                sink=self.sink.name,
+                failed_for=self._clock.monotonic() - self.stats.failing_since,
+            )
+        self.stats.failing_since = None
+        self.stats.last_error = None
+        self._attempt = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver whenever woken (new events committed) or a retry wait ends, until ``stop``."""
+        while not stop.is_set():
+            self.wake.clear()
+            wait = await self.drain()
+            sleeper = asyncio.ensure_future(self._clock.sleep(wait if wait is not None else 3600))
+            waiters = [sleeper, asyncio.ensure_future(stop.wait())]
+            if wait is None:
+                waiters.append(asyncio.ensure_future(self.wake.wait()))
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()

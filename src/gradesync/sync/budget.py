@@ -1,0 +1,68 @@
+"""The daily request budget: never more than ``limit`` API calls in any 24 hours, spread out.
+
+A token bucket whose burst plus one day's refill equals the limit: in any window of a day at
+most ``burst + rate * 86400 = limit`` requests pass. When Learn's ``X-Rate-Limit-Remaining``
+says fewer calls remain than the bucket holds, the bucket believes Learn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from gradesync.clock import Clock
+
+DAY = 86_400.0
+
+log = structlog.get_logger("gradesync.budget")
+
+
+class DailyBudget:
+    def __init__(self, limit: int, clock: Clock, *, burst_fraction: float = 0.05) -> None:
+        if limit < 1:
+            raise ValueError("the daily request budget must be at least 1")
+        self.limit = limit
+        self._clock = clock
+        self.capacity = max(1.0, limit * burst_fraction)
+        self.rate = (limit - self.capacity) / DAY  # tokens per second
+        self._tokens = self.capacity
+        self._stamp = clock.monotonic()
+        self._lock = asyncio.Lock()
+        self.used = 0
+        self.paused = False
+
+    def _refill(self) -> None:
+        now = self._clock.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    @property
+    def available(self) -> float:
+        self._refill()
+        return self._tokens
+
+    async def acquire(self) -> None:
+        """Take one request's token, waiting (once, in order) until one is there."""
+        async with self._lock:
+            self._refill()
+            while self._tokens < 1:
+                if self.rate <= 0:
+                    raise RuntimeError("the daily request budget allows no more requests")
+                wait = (1 - self._tokens) / self.rate
+                if not self.paused:
+                    self.paused = True
+                    log.warning("budget.paused", wait_seconds=round(wait, 1), limit=self.limit)
+                await self._clock.sleep(wait)
+                self._refill()
+            if self.paused:
+                self.paused = False
+                log.info("budget.resumed")
+            self._tokens -= 1
+            self.used += 1
+
+    def observe(self, remaining: int | None) -> None:
+        """Learn's own count of what is left (``X-Rate-Limit-Remaining``) caps the bucket."""
+        if remaining is not None:
+            self._refill()
+            self._tokens = min(self._tokens, float(remaining))

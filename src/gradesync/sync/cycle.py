@@ -1,0 +1,414 @@
+"""One course's pull cycle: refresh its structure, read each column the cheapest correct way,
+diff against the snapshot, and commit snapshot, cursors and events in one transaction.
+
+Per column, the read is:
+- ``?changeIndex=<cursor>`` when the column has a cursor (a quiet column costs one call);
+- a full read for a new column, a Calculated column (its ``changeIndex`` is always 0, so it is
+  compared by content), a reconciliation that is due, or ``--full``;
+- with ``strategy = "lastchanged"`` (Anthology's recipe, for older Learn): ``lastChanged`` first,
+  then a full read of the column only if it moved.
+A delta answer with rows at or below the cursor means the server ignored the filter: the rows
+are then the whole column and are treated as a full read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+import structlog
+
+from gradesync.clock import Clock
+from gradesync.errors import RetriableLearnError, SkippableLearnError
+from gradesync.models import Category, Column, Course, Grade, Membership
+from gradesync.store import (
+    ColumnCursor,
+    CourseStructure,
+    CycleRecord,
+    NewEvent,
+    StateStore,
+    StoredGrade,
+    UnitOfWork,
+)
+from gradesync.sync.diff import ColumnDiff, as_event_grade, diff_column
+from gradesync.sync.events import EVENT_TYPES, GradeChange, build_event, dumps
+from gradesync.sync.selection import Selection
+from gradesync.sync.source import LearnSource
+
+log = structlog.get_logger("gradesync.sync")
+
+ReadMode = Literal["full", "delta", "unchanged"]
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    site: str  # the Learn base URL, the ``source`` of events
+    strategy: Literal["changeindex", "lastchanged"] = "changeindex"
+    reconciliation_interval: timedelta = timedelta(days=1)
+    membership_refresh: timedelta = timedelta(hours=6)
+    emit_baseline: bool = True
+    column_concurrency: int = 8
+
+
+@dataclass
+class CourseResult:
+    """What one course's cycle did: the scheduler logs it and backs off on failures."""
+
+    course_id: str
+    cycle_id: str
+    started: datetime
+    finished: datetime | None = None
+    events: Counter[str] = field(default_factory=Counter)
+    reads: Counter[str] = field(default_factory=Counter)  # full / delta / unchanged
+    skipped: dict[str, str] = field(default_factory=dict)  # column id -> reason
+    error: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def complete(self) -> bool:
+        return self.ok and not self.skipped
+
+
+@dataclass
+class _ColumnRead:
+    column: Column
+    mode: ReadMode
+    diff: ColumnDiff | None = None
+    baseline: bool = False
+
+
+class Syncer:
+    """Pulls courses from a :class:`LearnSource` into a :class:`StateStore`."""
+
+    def __init__(
+        self,
+        source: LearnSource,
+        store: StateStore,
+        selection: Selection,
+        options: SyncOptions,
+        clock: Clock,
+    ) -> None:
+        self._source = source
+        self._store = store
+        self._selection = selection
+        self._options = options
+        self._clock = clock
+        self._known_courses: dict[str, Course] = {}
+
+    async def list_courses(self) -> list[Course]:
+        """Read the course list (server-side filters first), save it, return what is selected."""
+        sel = self._selection
+        listed = [
+            course
+            async for course in self._source.courses(
+                available=sel.server_availability,
+                created_since=sel.created_since,
+                data_source=sel.data_source,
+                term=sel.term,
+            )
+        ]
+        self._known_courses.update((c.id, c) for c in listed)
+        selected = [c for c in listed if sel.selects_course(c)]
+        await self._store.save_courses(listed, selected_ids={c.id for c in selected})
+        return selected
+
+    async def sync_course(self, course: Course, *, full: bool = False) -> CourseResult:
+        """One cycle of one course. Never raises for one bad course, except a fatal error."""
+        result = CourseResult(course.id, uuid.uuid4().hex[:12], self._clock.now())
+        with structlog.contextvars.bound_contextvars(course_id=course.id, cycle_id=result.cycle_id):
+            try:
+                unit = await self._cycle(course, full, result)
+            except (SkippableLearnError, RetriableLearnError) as exc:
+                result.error = f"{type(exc).__name__}: {exc}"
+                result.retry_after = getattr(exc, "retry_after", None)
+                unit = UnitOfWork(course_id=course.id)
+            result.finished = self._clock.now()
+            unit.cycle = CycleRecord(
+                course_id=course.id,
+                cycle_id=result.cycle_id,
+                started=result.started,
+                finished=result.finished,
+                ok=result.ok,
+                error=result.error,
+                counts={
+                    "events": dict(result.events),
+                    "reads": dict(result.reads),
+                    "skipped": len(result.skipped),
+                },
+            )
+            await self._store.commit(unit)
+        return result
+
+    async def _cycle(self, course: Course, full: bool, result: CourseResult) -> UnitOfWork:
+        now = self._clock.now()
+        structure = await self._store.structure(course.id)
+        columns = [c async for c in self._source.columns(course.id)]
+        unit = UnitOfWork(course_id=course.id, columns=columns)
+
+        memberships = structure.memberships
+        categories = structure.categories
+        stale = structure.memberships_refreshed_at is None or (
+            now - structure.memberships_refreshed_at >= self._options.membership_refresh
+        )
+        unknown_category = any(
+            c.gradebook_category_id and c.gradebook_category_id not in categories for c in columns
+        )
+        if stale or unknown_category:
+            memberships, categories = await self._refresh_members(course, unit, now)
+
+        changes: list[GradeChange] = []
+        listed = {c.id for c in columns}
+        for column_id, column in structure.columns.items():
+            if column_id not in listed:
+                await self._column_deleted(course, column, structure, changes)
+                unit.deleted_columns = [*unit.deleted_columns, column_id]
+
+        wanted = [c for c in columns if self._selection.selects_column(c, now)]
+        reads = await self._read_columns(course, wanted, structure, full, result)
+
+        seen_users = {u for r in reads if r.diff for u in r.diff.users}
+        if seen_users - memberships.keys() and unit.memberships is None:
+            memberships, categories = await self._refresh_members(course, unit, now)
+
+        await self._resolve_children(memberships)
+        cursors = dict(unit.cursors)
+        upserts: list[StoredGrade] = []
+        for read in reads:
+            result.reads[read.mode] += 1
+            if read.diff is None:
+                continue
+            previous = structure.cursors.get(read.column.id)
+            cursors[read.column.id] = ColumnCursor(
+                change_index=max(
+                    previous.change_index if previous else 0, read.diff.max_change_index
+                ),
+                full_read_at=now
+                if read.mode == "full"
+                else (previous.full_read_at if previous else None),
+            )
+            self._collect(course, read, memberships, categories, changes, upserts)
+        unit.cursors = cursors
+        unit.grade_upserts = upserts
+        unit.events = [self._new_event(c, now) for c in changes]
+        for change in changes:
+            result.events[change.kind] += 1
+        return unit
+
+    async def _refresh_members(
+        self, course: Course, unit: UnitOfWork, now: datetime
+    ) -> tuple[dict[str, Membership], dict[str, Category]]:
+        memberships = {m.user_id: m async for m in self._source.memberships(course.id)}
+        categories = {c.id: c async for c in self._source.categories(course.id)}
+        unit.memberships = list(memberships.values())
+        unit.categories = list(categories.values())
+        unit.refreshed_at = now
+        return memberships, categories
+
+    async def _resolve_children(self, memberships: dict[str, Membership]) -> None:
+        """Learn the ids of child courses that the course list did not show (events name them)."""
+        missing = {m.child_course_id for m in memberships.values() if m.child_course_id}
+        for child_id in sorted(missing - self._known_courses.keys()):
+            try:
+                self._known_courses[child_id] = await self._source.course(child_id)
+            except SkippableLearnError as exc:
+                log.warning("child_course.unreadable", child_course_id=child_id, reason=str(exc))
+                self._known_courses[child_id] = Course(id=child_id)
+
+    async def _read_columns(
+        self,
+        course: Course,
+        columns: Sequence[Column],
+        structure: CourseStructure,
+        full: bool,
+        result: CourseResult,
+    ) -> list[_ColumnRead]:
+        limit = asyncio.Semaphore(self._options.column_concurrency)
+        reads: list[_ColumnRead] = []
+
+        async def one(column: Column) -> None:
+            async with limit:
+                try:
+                    reads.append(await self._read_column(course, column, structure, full))
+                except (SkippableLearnError, RetriableLearnError) as exc:
+                    result.skipped[column.id] = f"{type(exc).__name__}: {exc}"
+                    log.warning("column.skipped", column_id=column.id, reason=str(exc))
+
+        async with asyncio.TaskGroup() as group:
+            for column in columns:
+                group.create_task(one(column))
+        order = {c.id: i for i, c in enumerate(columns)}
+        reads.sort(key=lambda r: order[r.column.id])
+        return reads
+
+    async def _read_column(
+        self, course: Course, column: Column, structure: CourseStructure, full: bool
+    ) -> _ColumnRead:
+        cursor = structure.cursors.get(column.id)
+        stored = await self._store.grades(course.id, column.id)
+        baseline = not self._options.emit_baseline and not structure.cursors
+        reconcile = (
+            cursor is None
+            or cursor.full_read_at is None
+            or (self._clock.now() - cursor.full_read_at >= self._options.reconciliation_interval)
+        )
+        if full or reconcile or column.calculated:
+            rows = await self._rows(course, column, None)
+            return _ColumnRead(column, "full", diff_column(stored, rows, full=True), baseline)
+        assert cursor is not None
+        if self._options.strategy == "lastchanged":
+            last = await self._source.last_changed(course.id, column.id)
+            if last is None or last.change_index <= cursor.change_index:
+                return _ColumnRead(column, "unchanged")
+            rows = await self._rows(course, column, None)
+            return _ColumnRead(column, "full", diff_column(stored, rows, full=True))
+        rows = await self._rows(course, column, cursor.change_index)
+        if any(r.change_index <= cursor.change_index for r in rows):
+            log.info("column.filter_ignored", column_id=column.id, cursor=cursor.change_index)
+            return _ColumnRead(column, "full", diff_column(stored, rows, full=True))
+        return _ColumnRead(column, "delta", diff_column(stored, rows, full=False))
+
+    async def _rows(self, course: Course, column: Column, change_index: int | None) -> list[Grade]:
+        return [
+            row
+            async for row in self._source.column_grades(
+                course.id,
+                column.id,
+                change_index=change_index,
+                include_disabled=self._selection.include_disabled_memberships,
+            )
+        ]
+
+    async def _column_deleted(
+        self,
+        course: Course,
+        column: Column,
+        structure: CourseStructure,
+        changes: list[GradeChange],
+    ) -> None:
+        stored = await self._store.grades(course.id, column.id)
+        for user_id, snap in stored.items():
+            if not snap.digest:
+                continue
+            changes.append(
+                self._change(
+                    course,
+                    column,
+                    structure.categories,
+                    structure.memberships,
+                    user_id,
+                    "deleted",
+                    None,
+                    as_event_grade(snap.content, snap.change_index),
+                    "",
+                    snap.version + 1,
+                )
+            )
+
+    def _collect(
+        self,
+        course: Course,
+        read: _ColumnRead,
+        memberships: dict[str, Membership],
+        categories: dict[str, Category],
+        changes: list[GradeChange],
+        upserts: list[StoredGrade],
+    ) -> None:
+        assert read.diff is not None
+        column = read.column
+        for change in read.diff.changes:
+            if change.grade is not None:
+                content, digest = change.grade.content(), change.grade.digest()
+                index = change.grade.change_index
+            else:
+                content, digest = {}, ""
+                index = change.previous["changeIndex"] if change.previous else 0
+            upserts.append(
+                StoredGrade(
+                    course.id, column.id, change.user_id, content, index, digest, change.version
+                )
+            )
+            if read.baseline:
+                continue
+            grade = as_event_grade(content, index) if change.grade is not None else None
+            changes.append(
+                self._change(
+                    course,
+                    column,
+                    categories,
+                    memberships,
+                    change.user_id,
+                    change.kind,
+                    grade,
+                    change.previous,
+                    digest,
+                    change.version,
+                )
+            )
+        for quiet in read.diff.quiet:
+            upserts.append(
+                StoredGrade(
+                    course.id,
+                    column.id,
+                    quiet.user_id,
+                    quiet.content,
+                    quiet.change_index,
+                    quiet.digest,
+                    quiet.version,
+                )
+            )
+
+    def _change(
+        self,
+        course: Course,
+        column: Column,
+        categories: dict[str, Category],
+        memberships: dict[str, Membership],
+        user_id: str,
+        kind: str,
+        grade: dict[str, object] | None,
+        previous: dict[str, object] | None,
+        digest: str,
+        version: int,
+    ) -> GradeChange:
+        membership = memberships.get(user_id)
+        record_course = course
+        if membership is not None and membership.child_course_id:
+            record_course = self._known_courses.get(
+                membership.child_course_id, Course(id=membership.child_course_id)
+            )
+        category = (
+            categories.get(column.gradebook_category_id) if column.gradebook_category_id else None
+        )
+        return GradeChange(
+            kind=kind,
+            source_course=course,
+            course=record_course,
+            column=column,
+            category=category,
+            user_id=user_id,
+            membership=membership,
+            grade=grade,
+            previous=previous,
+            digest=digest,
+            version=version,
+        )
+
+    def _new_event(self, change: GradeChange, now: datetime) -> NewEvent:
+        event = build_event(change, site=self._options.site, detected=now)
+        return NewEvent(
+            id=event["id"],
+            type=EVENT_TYPES[change.kind],
+            subject=change.subject,
+            course_id=change.source_course.id,
+            time=now,
+            payload=dumps(event),
+        )

@@ -1,0 +1,174 @@
+"""The scheduler of ``gradesync run``: per-course cycles at an interval with jitter.
+
+Each course has its own next-due time. A failing course backs off exponentially (honouring
+the server's ``Retry-After``) without holding up the others; the failure is logged when it
+starts and when it recovers, not on every try. Stopping is a state: no new cycle starts, the
+running ones get ``drain_timeout`` to finish, then they are cancelled (a cancelled cycle has
+committed nothing, so nothing is lost: it is read again next time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+
+from gradesync.clock import Clock
+from gradesync.errors import RetriableLearnError, SkippableLearnError
+from gradesync.models import Course
+from gradesync.sync.cycle import CourseResult, Syncer
+
+log = structlog.get_logger("gradesync.scheduler")
+
+
+@dataclass
+class CourseState:
+    next_due: float = 0.0
+    failures: int = 0
+    failing_since: float | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class SchedulerOptions:
+    interval: timedelta = timedelta(minutes=15)
+    jitter: timedelta = timedelta(seconds=30)
+    concurrency: int = 4
+    drain_timeout: timedelta = timedelta(seconds=30)
+    max_backoff: timedelta = timedelta(hours=1)
+
+
+@dataclass
+class Scheduler:
+    syncer: Syncer
+    clock: Clock
+    options: SchedulerOptions
+    on_result: Callable[[CourseResult], Awaitable[None]] | None = None
+    heartbeat: Callable[[], None] | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    states: dict[str, CourseState] = field(default_factory=dict)
+    courses: dict[str, Course] = field(default_factory=dict)
+    cycles: int = 0
+    _courses_due: float = 0.0
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _jitter(self) -> float:
+        return self.rng.uniform(0, self.options.jitter.total_seconds())
+
+    async def _refresh_courses(self) -> None:
+        now = self.clock.monotonic()
+        if now < self._courses_due:
+            return
+        try:
+            listed = await self.syncer.list_courses()
+        except (RetriableLearnError, SkippableLearnError) as exc:
+            log.warning("courses.unreadable", reason=str(exc))
+            self._courses_due = now + min(60.0, self.options.interval.total_seconds())
+            return
+        self.courses = {c.id: c for c in listed}
+        for course_id in self.courses:
+            # New courses start spread over the first interval, not all at once.
+            self.states.setdefault(course_id, CourseState(next_due=now + self._jitter()))
+        for gone in set(self.states) - set(self.courses):
+            del self.states[gone]
+        self._courses_due = now + self.options.interval.total_seconds()
+
+    async def _run_course(self, course: Course) -> None:
+        state = self.states.setdefault(course.id, CourseState())
+        result = await self.syncer.sync_course(course)
+        now = self.clock.monotonic()
+        interval = self.options.interval.total_seconds()
+        if result.ok:
+            if state.failing_since is not None:
+                log.info(
+                    "course.recovered",
+                    course_id=course.id,
+                    failed_for=round(now - state.failing_since, 1),
+                    tries=state.failures,
+                )
+            state.failures, state.failing_since, state.last_error = 0, None, None
+            state.next_due = now + interval + self._jitter()
+        else:
+            if state.failing_since is None:
+                state.failing_since = now
+                log.warning("course.failing", course_id=course.id, reason=result.error)
+            state.failures += 1
+            state.last_error = result.error
+            backoff = min(
+                self.options.max_backoff.total_seconds(),
+                min(interval, 30.0) * 2 ** (state.failures - 1),
+            )
+            wait = self.rng.uniform(backoff / 2, backoff)
+            if result.retry_after is not None:
+                wait = max(wait, result.retry_after)
+            state.next_due = now + wait
+        self.cycles += 1
+        if self.on_result is not None:
+            await self.on_result(result)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Schedule cycles until ``stop`` is set, then drain within the deadline."""
+        running: dict[str, asyncio.Task[None]] = {}
+        try:
+            while not stop.is_set():
+                if self.heartbeat is not None:
+                    self.heartbeat()
+                await self._refresh_courses()
+                now = self.clock.monotonic()
+                due = sorted(
+                    (s.next_due, cid)
+                    for cid, s in self.states.items()
+                    if s.next_due <= now and cid not in running
+                )
+                for _, course_id in due[: self.options.concurrency - len(running)]:
+                    task = asyncio.create_task(self._run_course(self.courses[course_id]))
+                    running[course_id] = task
+                    task.add_done_callback(lambda _t, cid=course_id: self._finished(running, cid))
+                await self._wait(stop, running)
+        finally:
+            await self._drain(running)
+
+    def _finished(self, running: dict[str, asyncio.Task[None]], course_id: str) -> None:
+        task = running.pop(course_id, None)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            log.error("course.crashed", course_id=course_id, error=repr(task.exception()))
+            self.states.setdefault(course_id, CourseState()).next_due = (
+                self.clock.monotonic() + self.options.interval.total_seconds()
+            )
+        self._wake.set()
+
+    async def _wait(self, stop: asyncio.Event, running: dict[str, asyncio.Task[None]]) -> None:
+        now = self.clock.monotonic()
+        idle = [s.next_due for cid, s in self.states.items() if cid not in running]
+        horizon = min([*idle, self._courses_due]) - now
+        heartbeat = 5.0  # the loop must tick often enough for the watchdog
+        wait = max(0.0, min(horizon, heartbeat))
+        if len(running) >= self.options.concurrency:
+            wait = heartbeat
+        self._wake.clear()
+        waiters = [
+            asyncio.ensure_future(self.clock.sleep(wait)),
+            asyncio.ensure_future(stop.wait()),
+            asyncio.ensure_future(self._wake.wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _drain(self, running: dict[str, asyncio.Task[None]]) -> None:
+        if not running:
+            return
+        log.info("scheduler.draining", cycles_running=len(running))
+        tasks = list(running.values())
+        _, pending = await asyncio.wait(tasks, timeout=self.options.drain_timeout.total_seconds())
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("scheduler.abandoned", cycles=len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,220 @@
+"""The sync engine end to end: the real client against the simulator, a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gradesync.clock import ManualClock
+from gradesync.learn import LearnClient, LearnSettings
+from gradesync.models import Course, Grade
+from gradesync.simulator import Simulator, World, WorldSpec, serve
+from gradesync.store import SQLiteStateStore
+from gradesync.sync.cycle import SyncOptions, Syncer
+from gradesync.sync.selection import Selection
+
+PROBE = "probe"
+
+
+class Harness:
+    """Runs cycles like ``gradesync once`` and hands back the events each one committed."""
+
+    def __init__(self, sim: Simulator, syncer: Syncer, store: SQLiteStateStore) -> None:
+        self.sim = sim
+        self.world: World = sim.world
+        self.syncer = syncer
+        self.store = store
+        self.courses: list[Course] = []
+
+    async def cycle(self, *, full: bool = False) -> list[dict[str, Any]]:
+        self.courses = await self.syncer.list_courses()
+        for course in self.courses:
+            result = await self.syncer.sync_course(course, full=full)
+            assert result.ok, result.error
+        pending = await self.store.pending(PROBE, 100_000)
+        if pending:
+            await self.store.mark_delivered(PROBE, pending[-1].seq)
+        return [json.loads(e.payload) for e in pending]
+
+    def parent_with_children(self) -> Course:
+        return next(c for c in self.courses if c.has_children)
+
+    def plain_course(self) -> Course:
+        return next(c for c in self.courses if not c.has_children)
+
+    def graded(self, course_id: str, *, calculated: bool = False) -> tuple[str, str]:
+        """A (column, user) of ``course_id`` that has a grade, in a non-calculated column."""
+        for column_id in self.world.column_ids(course_id):
+            for user_id in self.world.student_ids(course_id):
+                row = self.world.grade(course_id, column_id, user_id)
+                if (
+                    row
+                    and Grade.model_validate(row).is_grade
+                    and ((row.get("changeIndex", 0) == 0) == calculated)
+                ):
+                    return column_id, user_id
+        raise AssertionError("the world has no graded row there")
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    clock = ManualClock()
+    world = World(
+        WorldSpec(
+            seed=11, courses=5, columns_per_course=5, students_per_course=6, cross_listed_parents=1
+        )
+    )
+    async with serve(world, clock=clock) as sim:
+        settings = LearnSettings(
+            base_url=sim.base_url, client_id=sim.client_id, client_secret=sim.client_secret
+        )
+        async with (
+            LearnClient(settings, clock=clock) as client,
+            SQLiteStateStore(tmp_path / "state.db", clock=clock) as store,
+        ):
+            await store.register_sinks([PROBE])
+            syncer = Syncer(client, store, Selection(), SyncOptions(site=sim.base_url), clock)
+            yield Harness(sim, syncer, store)
+
+
+def by_subject(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {e["subject"]: e for e in events}
+
+
+async def test_baseline_then_quiet_cycle(harness: Harness, validate_event: Any) -> None:
+    events = await harness.cycle()
+    expected = set()
+    for course in harness.courses:
+        for column_id in harness.world.column_ids(course.id):
+            for user_id in harness.world.student_ids(course.id):
+                row = harness.world.grade(course.id, column_id, user_id)
+                if row is not None and Grade.model_validate(row).is_grade:
+                    expected.add(f"courses/{course.id}/columns/{column_id}/users/{user_id}")
+    assert {e["type"] for e in events} == {"gradesync.grade.created"}
+    assert set(by_subject(events)) == expected
+    assert len(events) == len(expected)
+    for event in events:
+        validate_event(event)
+    assert await harness.cycle() == []
+
+
+async def test_score_override_and_exempt_changes_are_updates(harness: Harness) -> None:
+    await harness.cycle()
+    course = harness.plain_course()
+    column_id, user_id = harness.graded(course.id)
+    before = harness.world.grade(course.id, column_id, user_id)
+    harness.world.set_score(course.id, column_id, user_id, 3.25)
+    subject = f"courses/{course.id}/columns/{column_id}/users/{user_id}"
+    (event,) = [e for e in await harness.cycle() if e["subject"] == subject]
+    assert event["type"] == "gradesync.grade.updated"
+    assert event["data"]["grade"]["score"] == 3.25
+    assert event["data"]["previous"]["changeIndex"] == before["changeIndex"]  # type: ignore[index]
+
+    harness.world.set_text(course.id, column_id, user_id, "B+")
+    (event,) = [e for e in await harness.cycle() if e["subject"] == subject]
+    assert event["data"]["grade"]["text"] == "B+"
+
+    harness.world.set_exempt(course.id, column_id, user_id, True)
+    (event,) = [e for e in await harness.cycle() if e["subject"] == subject]
+    assert event["data"]["grade"]["exempt"] is True
+    assert event["type"] == "gradesync.grade.updated"
+
+
+async def test_calculated_total_follows_its_input(harness: Harness) -> None:
+    await harness.cycle()
+    course = harness.plain_course()
+    column_id, user_id = harness.graded(course.id)
+    harness.world.set_score(course.id, column_id, user_id, 0.5)
+    events = await harness.cycle()
+    totals = [
+        e
+        for e in events
+        if e["data"]["column"]["type"] == "Calculated" and e["data"]["user"]["id"] == user_id
+    ]
+    assert [e["type"] for e in totals] == ["gradesync.grade.updated"]
+    assert totals[0]["data"]["grade"]["changeIndex"] == 0
+
+
+async def test_cleared_grade_emits_deleted(harness: Harness, validate_event: Any) -> None:
+    await harness.cycle()
+    course = harness.plain_course()
+    column_id, user_id = harness.graded(course.id)
+    harness.world.clear_grade(course.id, column_id, user_id)
+    subject = f"courses/{course.id}/columns/{column_id}/users/{user_id}"
+    (event,) = [e for e in await harness.cycle() if e["subject"] == subject]
+    assert event["type"] == "gradesync.grade.deleted"
+    assert event["data"]["grade"] is None
+    assert event["data"]["previous"] is not None
+    validate_event(event)
+
+
+async def test_new_column_and_new_student_grades_are_created(harness: Harness) -> None:
+    await harness.cycle()
+    course = harness.plain_course()
+    column_id = harness.world.add_column(course.id, "Quiz 9", possible=20.0)
+    assert await harness.cycle() == []  # a column with no grades yet
+    user_id = harness.world.add_student(course.id)
+    harness.world.set_score(course.id, column_id, user_id, 17.0)
+    events = await harness.cycle()
+    new = [e for e in events if e["data"]["column"]["id"] == column_id]
+    assert [e["type"] for e in new] == ["gradesync.grade.created"]
+    user = new[0]["data"]["user"]
+    assert user["id"] == user_id
+    assert user["externalId"]  # the membership was refreshed for the unknown student
+
+
+async def test_child_course_student_is_attributed_to_the_child(harness: Harness) -> None:
+    await harness.cycle()
+    parent = harness.parent_with_children()
+    child_ids = {c.id for c in harness.courses}  # children are not selected...
+    column_id, _ = harness.graded(parent.id)
+    user_id = harness.world.add_student(parent.id, child_course_id=_first_child(harness, parent))
+    harness.world.set_score(parent.id, column_id, user_id, 9.0)
+    (event,) = [
+        e
+        for e in await harness.cycle()
+        if e["data"]["user"]["id"] == user_id and e["data"]["column"]["id"] == column_id
+    ]
+    assert event["data"]["sourceCourse"]["id"] == parent.id
+    assert event["data"]["course"]["id"] == _first_child(harness, parent)
+    assert event["data"]["course"]["id"] not in child_ids  # ...but grades are attributed to them
+
+
+def _first_child(harness: Harness, parent: Course) -> str:
+    children = sorted(
+        {m.child_course_id for m in harness.world.memberships(parent.id) if m.child_course_id}
+    )
+    assert children, "the parent has no child course students"
+    return children[0]
+
+
+async def test_deleted_column_deletes_its_grades(harness: Harness) -> None:
+    await harness.cycle()
+    course = harness.plain_course()
+    column_id, _ = harness.graded(course.id)
+    graded = sum(
+        1
+        for u in harness.world.student_ids(course.id)
+        if (row := harness.world.grade(course.id, column_id, u))
+        and Grade.model_validate(row).is_grade
+    )
+    harness.world.delete_column(course.id, column_id)
+    events = [e for e in await harness.cycle() if e["data"]["column"]["id"] == column_id]
+    assert len(events) == graded
+    assert {e["type"] for e in events} == {"gradesync.grade.deleted"}
+
+
+async def test_removed_membership_is_found_by_a_full_read(harness: Harness) -> None:
+    await harness.cycle()
+    course = harness.plain_course()
+    _, user_id = harness.graded(course.id)
+    harness.world.remove_student(course.id, user_id)
+    assert await harness.cycle() == []  # no changeIndex moved: invisible to a delta read
+    events = [e for e in await harness.cycle(full=True) if e["data"]["user"]["id"] == user_id]
+    assert events
+    assert {e["type"] for e in events} == {"gradesync.grade.deleted"}
+    assert await harness.cycle(full=True) == []
