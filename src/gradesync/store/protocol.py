@@ -1,0 +1,262 @@
+"""The ``StateStore`` protocol and the records it keeps.
+
+Everything the sync engine knows between cycles lives behind this protocol, so that a restart
+resumes where it stopped and another database can take SQLite's place. The records are plain
+frozen dataclasses, except :class:`UnitOfWork`, which the engine fills in as a cycle goes on.
+
+Outbox order, per sink: events are delivered in commit order (``seq``). Dead letters that an
+operator retries go to a per-sink retry queue that :meth:`StateStore.pending` serves before new
+events, oldest first; so after a retry a sink sees those older events again after newer ones it
+already has. Consumers deduplicate on the event ``id`` and can order by the grade's version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from gradesync.models import Category, Column, Course, Membership
+
+DeadLetterKind = Literal["dead", "rejected", "unmapped"]
+DEAD_LETTER_KINDS: tuple[DeadLetterKind, ...] = ("dead", "rejected", "unmapped")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredGrade:
+    """The snapshot of one grade. An empty ``digest`` (and empty ``content``) is a tombstone:
+    the grade is gone but its ``version`` lives on, so later event ids stay unique."""
+
+    course_id: str
+    column_id: str
+    user_id: str
+    content: dict[str, Any]  # what ``Grade.content()`` returns
+    change_index: int
+    digest: str  # ``Grade.digest()``
+    version: int  # how many events this grade has produced
+
+    @property
+    def live(self) -> bool:
+        return self.digest != ""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnCursor:
+    """Where reading a column resumes: the highest ``changeIndex`` seen, the last full read."""
+
+    change_index: int
+    full_read_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append to the outbox; ``payload`` is the CloudEvent as JSON text."""
+
+    id: str
+    type: str
+    subject: str
+    course_id: str
+    time: datetime
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """An event in the outbox; ``seq`` is its place in commit order."""
+
+    seq: int
+    id: str
+    type: str
+    subject: str
+    course_id: str
+    time: datetime
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class CycleRecord:
+    """One course cycle: when, how it ended, and its counts (events, reads, requests)."""
+
+    course_id: str
+    cycle_id: str
+    started: datetime
+    finished: datetime | None = None
+    ok: bool = True
+    error: str | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event a sink refused for good. ``subject`` is None once the event left the outbox."""
+
+    sink: str
+    seq: int
+    event_id: str
+    reason: str
+    kind: DeadLetterKind
+    at: datetime
+    subject: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CourseStatus:
+    """What an operator asks of one course: is it healthy, when does it run next, how big."""
+
+    course_id: str
+    name: str | None
+    selected: bool
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    error_since: datetime | None  # start of the current run of failures; None when healthy
+    next_due: datetime | None
+    columns: int
+    grades: int  # live grades, tombstones aside
+
+    @property
+    def failing(self) -> bool:
+        return self.error_since is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SinkStatus:
+    name: str
+    position: int  # the last ``seq`` delivered from the main stream
+    depth: int  # events waiting: the retry queue plus everything after the position
+    retrying: int  # of which in the retry queue
+    dead: int
+    rejected: int
+    unmapped: int
+    disabled: bool
+    disabled_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    path: str
+    schema_version: int
+    courses: int  # selected
+    columns: int
+    grades: int  # live
+    events: int  # in the outbox
+    last_seq: int
+    sinks: list[SinkStatus]
+    last_cycle: CycleRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class CourseStructure:
+    """A course as the last cycle left it: columns (in Learn's order), cursors, members."""
+
+    columns: dict[str, Column] = field(default_factory=dict)
+    cursors: dict[str, ColumnCursor] = field(default_factory=dict)
+    memberships: dict[str, Membership] = field(default_factory=dict)  # user id -> membership
+    memberships_refreshed_at: datetime | None = None
+    categories: dict[str, Category] = field(default_factory=dict)
+    categories_refreshed_at: datetime | None = None
+
+
+@dataclass
+class UnitOfWork:
+    """Everything one course cycle changes, committed in one transaction.
+
+    ``None`` for ``columns``, ``memberships`` or ``categories`` leaves them as they are; a list
+    replaces them. Cursors move in the same transaction as the events they account for.
+    """
+
+    course_id: str
+    columns: Sequence[Column] | None = None
+    deleted_columns: Sequence[str] = ()
+    memberships: Sequence[Membership] | None = None
+    categories: Sequence[Category] | None = None
+    refreshed_at: datetime | None = None
+    cursors: Mapping[str, ColumnCursor] = field(default_factory=dict)
+    grade_upserts: Sequence[StoredGrade] = ()
+    grade_deletes: Sequence[tuple[str, str]] = ()  # (column id, user id)
+    events: Sequence[NewEvent] = ()
+    cycle: CycleRecord | None = None
+
+
+class StateStore(Protocol):
+    """What the sync engine, the deliverers and the status command need of the state."""
+
+    async def courses(self) -> dict[str, Course]:
+        """The courses currently selected, by id."""
+        ...
+
+    async def structure(self, course_id: str) -> CourseStructure: ...
+
+    async def grades(self, course_id: str, column_id: str) -> dict[str, StoredGrade]:
+        """One column's snapshot, by user id, tombstones included."""
+        ...
+
+    async def course_grades(self, course_id: str) -> dict[str, dict[str, StoredGrade]]:
+        """A course's snapshot: column id -> user id -> grade."""
+        ...
+
+    async def save_courses(
+        self, courses: Sequence[Course], *, selected_ids: Collection[str]
+    ) -> None:
+        """Record the course list; only ``selected_ids`` stay selected."""
+        ...
+
+    async def commit(self, unit: UnitOfWork) -> int:
+        """Apply ``unit`` in one transaction; returns how many events were new."""
+        ...
+
+    async def register_sinks(self, names: Sequence[str]) -> None:
+        """Known sinks keep their position; a new one starts at 0 and gets the whole history."""
+        ...
+
+    async def pending(self, sink: str, limit: int) -> list[OutboxEvent]:
+        """Up to ``limit`` events to deliver, in delivery order; none while the sink is
+        disabled."""
+        ...
+
+    async def mark_delivered(self, sink: str, upto_seq: int) -> None:
+        """Acknowledge pending events up to ``upto_seq`` (retried ones by their own seq)."""
+        ...
+
+    async def dead_letter(
+        self, sink: str, event: OutboxEvent, reason: str, kind: str = "dead"
+    ) -> None:
+        """Set ``event`` aside for ``sink`` and move past it."""
+        ...
+
+    async def dead_letters(
+        self, sink: str | None = None, kind: str | None = None
+    ) -> list[DeadLetter]: ...
+
+    async def retry_dead_letters(self, sink: str | None = None, kind: str | None = None) -> int:
+        """Queue dead letters for delivery again, before new events; returns how many."""
+        ...
+
+    async def replay(self, sink: str, since: datetime) -> int:
+        """Deliver history again from the first event at or after ``since``; returns how many
+        events were re-queued."""
+        ...
+
+    async def disable_sink(self, sink: str, reason: str) -> None: ...
+
+    async def enable_sink(self, sink: str) -> None: ...
+
+    async def outbox_depth(self, sink: str) -> int: ...
+
+    async def record_cycle(self, rec: CycleRecord) -> None: ...
+
+    async def cycles(self, course_id: str | None = None, limit: int = 20) -> list[CycleRecord]:
+        """The latest cycles, newest first."""
+        ...
+
+    async def set_next_due(self, course_id: str, when: datetime | None) -> None: ...
+
+    async def course_status(self, *, include_unselected: bool = False) -> list[CourseStatus]: ...
+
+    async def status(self) -> StoreStatus: ...
+
+    async def backup(self, dest_path: str | Path) -> None:
+        """Write a consistent copy of the state to ``dest_path`` while work goes on."""
+        ...

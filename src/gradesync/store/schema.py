@@ -1,0 +1,188 @@
+"""The SQLite schema as an ordered list of migrations, and the checks made when a file opens.
+
+``PRAGMA user_version`` is the number of migrations applied. Migrations only ever get appended;
+opening a file moves it to the newest version in one transaction, so an upgrade either happens
+whole or not at all. Grade and structure tables are ``WITHOUT ROWID`` and keyed so that a
+column's or a course's rows are one contiguous range of the primary key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosqlite
+
+from gradesync.errors import StateError
+
+# Written in the file header so that another program's SQLite file is never taken for ours.
+APPLICATION_ID = 0x67736E63  # "gsnc"
+
+
+@dataclass(frozen=True)
+class Migration:
+    purpose: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "the snapshot: courses, their structure, column cursors and grades",
+        (
+            """CREATE TABLE courses (
+                id TEXT PRIMARY KEY,
+                data TEXT NOT NULL,
+                selected INTEGER NOT NULL DEFAULT 0,
+                first_seen TEXT NOT NULL,
+                last_seen TEXT NOT NULL,
+                memberships_refreshed_at TEXT,
+                categories_refreshed_at TEXT
+            ) WITHOUT ROWID""",
+            """CREATE TABLE columns (
+                course_id TEXT NOT NULL REFERENCES courses(id) ON DELETE CASCADE,
+                column_id TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                data TEXT NOT NULL,
+                PRIMARY KEY (course_id, column_id)
+            ) WITHOUT ROWID""",
+            """CREATE TABLE categories (
+                course_id TEXT NOT NULL REFERENCES courses(id) ON DELETE CASCADE,
+                category_id TEXT NOT NULL,
+                data TEXT NOT NULL,
+                PRIMARY KEY (course_id, category_id)
+            ) WITHOUT ROWID""",
+            """CREATE TABLE memberships (
+                course_id TEXT NOT NULL REFERENCES courses(id) ON DELETE CASCADE,
+                user_id TEXT NOT NULL,
+                membership_id TEXT,
+                child_course_id TEXT,
+                role TEXT,
+                available TEXT,
+                external_id TEXT,
+                user_name TEXT,
+                student_id TEXT,
+                PRIMARY KEY (course_id, user_id)
+            ) WITHOUT ROWID""",
+            """CREATE TABLE cursors (
+                course_id TEXT NOT NULL REFERENCES courses(id) ON DELETE CASCADE,
+                column_id TEXT NOT NULL,
+                change_index INTEGER NOT NULL,
+                full_read_at TEXT,
+                PRIMARY KEY (course_id, column_id)
+            ) WITHOUT ROWID""",
+            """CREATE TABLE grades (
+                course_id TEXT NOT NULL REFERENCES courses(id) ON DELETE CASCADE,
+                column_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                change_index INTEGER NOT NULL,
+                version INTEGER NOT NULL CHECK (version >= 0),
+                digest TEXT NOT NULL,
+                content TEXT NOT NULL,
+                PRIMARY KEY (course_id, column_id, user_id)
+            ) WITHOUT ROWID""",
+        ),
+    ),
+    Migration(
+        "the outbox: events, sinks and their positions, dead letters and the retry queue",
+        (
+            """CREATE TABLE outbox (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                type TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                course_id TEXT NOT NULL,
+                time TEXT NOT NULL,
+                payload TEXT NOT NULL CHECK (json_valid(payload))
+            )""",
+            """CREATE TABLE sinks (
+                name TEXT PRIMARY KEY,
+                position INTEGER NOT NULL DEFAULT 0,
+                registered_at TEXT NOT NULL,
+                disabled INTEGER NOT NULL DEFAULT 0,
+                disabled_reason TEXT,
+                disabled_at TEXT
+            ) WITHOUT ROWID""",
+            """CREATE TABLE dead_letters (
+                sink TEXT NOT NULL REFERENCES sinks(name) ON DELETE CASCADE,
+                seq INTEGER NOT NULL,
+                event_id TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('dead', 'rejected', 'unmapped')),
+                at TEXT NOT NULL,
+                PRIMARY KEY (sink, seq)
+            ) WITHOUT ROWID""",
+            """CREATE TABLE retry_queue (
+                sink TEXT NOT NULL REFERENCES sinks(name) ON DELETE CASCADE,
+                seq INTEGER NOT NULL,
+                queued_at TEXT NOT NULL,
+                PRIMARY KEY (sink, seq)
+            ) WITHOUT ROWID""",
+        ),
+    ),
+    Migration(
+        "the cycle log and each course's derived status",
+        (
+            """CREATE TABLE cycles (
+                n INTEGER PRIMARY KEY,
+                course_id TEXT NOT NULL REFERENCES courses(id) ON DELETE CASCADE,
+                cycle_id TEXT NOT NULL,
+                started TEXT NOT NULL,
+                finished TEXT,
+                ok INTEGER NOT NULL,
+                error TEXT,
+                counts TEXT NOT NULL,
+                UNIQUE (course_id, cycle_id)
+            )""",
+            "CREATE INDEX cycles_by_course ON cycles (course_id, n)",
+            """CREATE TABLE course_status (
+                course_id TEXT PRIMARY KEY REFERENCES courses(id) ON DELETE CASCADE,
+                last_success TEXT,
+                last_error TEXT,
+                last_error_at TEXT,
+                error_since TEXT,
+                next_due TEXT
+            ) WITHOUT ROWID""",
+        ),
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+async def _pragma(db: aiosqlite.Connection, name: str) -> int:
+    rows = list(await db.execute_fetchall(f"PRAGMA {name}"))
+    return int(rows[0][0])
+
+
+async def migrate(
+    db: aiosqlite.Connection, path: str, steps: Sequence[Migration] = MIGRATIONS
+) -> int:
+    """Bring the file behind ``db`` (in autocommit mode) to ``len(steps)``; returns the version
+    it had. Refuses a file that is not ours or that a newer gradesync wrote."""
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        version = await _pragma(db, "user_version")
+        application_id = await _pragma(db, "application_id")
+        if application_id not in (0, APPLICATION_ID):
+            raise StateError(f"{path} is not a gradesync state file (another program's SQLite)")
+        if version == 0 and application_id == 0:
+            tables = list(await db.execute_fetchall("SELECT name FROM sqlite_master LIMIT 1"))
+            if tables:
+                raise StateError(f"{path} is not a gradesync state file (it holds other tables)")
+        if version > len(steps):
+            raise StateError(
+                f"{path} has state schema version {version}, newer than the {len(steps)} this "
+                "gradesync knows: upgrade gradesync, or point the state path at another file"
+            )
+        for number, step in enumerate(steps[version:], start=version + 1):
+            for statement in step.statements:
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {number}")
+        if application_id == 0:
+            await db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        await db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            await db.execute("ROLLBACK")
+        raise
+    return version

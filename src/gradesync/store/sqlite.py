@@ -1,0 +1,417 @@
+"""The state store on SQLite: one writer connection, one reader, WAL between them.
+
+Every write is one ``BEGIN IMMEDIATE`` transaction on the writer, serialised by a lock, with
+rows sent in batches (``executemany``). Reads go through a second connection inside a read
+transaction, so they see whole commits only and never wait for a commit in progress (WAL).
+``synchronous=NORMAL``: a power cut may lose the last commits but never corrupts the file, and
+the outbox makes the lost work happen again. Every SQLite error becomes a :class:`StateError`
+that names the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Collection, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import aiosqlite
+import structlog
+
+from gradesync.clock import Clock, SystemClock
+from gradesync.errors import StateError
+from gradesync.models import Category, Column, Course
+from gradesync.store import outbox
+from gradesync.store.codec import (
+    CYCLE_COLUMNS,
+    count,
+    cursor_from_row,
+    cycle_from_row,
+    grade_from_row,
+    iso_or_none,
+    membership_from_row,
+    parse_time,
+    scalar,
+)
+from gradesync.store.protocol import (
+    CourseStatus,
+    CourseStructure,
+    CycleRecord,
+    DeadLetter,
+    OutboxEvent,
+    StoredGrade,
+    StoreStatus,
+    UnitOfWork,
+)
+from gradesync.store.schema import migrate
+from gradesync.store.writes import record_cycle, require_course, save_courses, write_unit
+
+log = structlog.get_logger("gradesync.store")
+
+
+async def _end_transaction(db: aiosqlite.Connection) -> None:
+    """Roll back whatever is open. Queued behind any statement still running on the
+    connection's thread, so it also undoes a ``BEGIN`` whose caller was cancelled."""
+    with contextlib.suppress(sqlite3.Error, ValueError):
+        await db.execute("ROLLBACK")
+
+
+class SQLiteStateStore:
+    """The :class:`~gradesync.store.protocol.StateStore` on one SQLite file.
+
+    Use as ``async with SQLiteStateStore(path) as store``. ``cycle_history`` bounds the cycle
+    log per course; ``busy_timeout`` is how long to wait for another process's write lock.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        clock: Clock | None = None,
+        *,
+        busy_timeout: float = 30.0,
+        cycle_history: int = 100,
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock or SystemClock()
+        self._busy_ms = int(busy_timeout * 1000)
+        self._cycle_history = cycle_history
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open (creating if need be) and migrate the file to the current schema."""
+        if self._writer is not None:
+            return
+        try:
+            self._writer = await self._connect(writer=True)
+            await migrate(self._writer, str(self.path))
+            self._reader = await self._connect(writer=False)
+        except BaseException as exc:
+            await self.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StateError(f"cannot open the state file {self.path}: {exc}") from exc
+            raise
+
+    async def _connect(self, *, writer: bool) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            if writer:
+                rows = list(await db.execute_fetchall("PRAGMA journal_mode = WAL"))
+                if str(rows[0][0]).lower() != "wal":
+                    log.warning("state.no_wal", path=str(self.path), journal_mode=rows[0][0])
+                await db.execute("PRAGMA synchronous = NORMAL")
+                await db.execute("PRAGMA foreign_keys = ON")
+            else:
+                await db.execute("PRAGMA query_only = ON")
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        reader, writer = self._reader, self._writer
+        self._reader = self._writer = None
+        if reader is not None:
+            await reader.close()
+        if writer is not None:
+            with contextlib.suppress(sqlite3.Error):
+                await writer.execute("PRAGMA optimize")
+            await writer.close()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _fail(self, what: str, exc: sqlite3.Error) -> StateError:
+        return StateError(f"{what} failed on the state file {self.path}: {exc}")
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction on the writer; rolled back whole on any error."""
+        if self._writer is None:
+            raise StateError(f"the state store {self.path} is not open")
+        db = self._writer
+        async with self._write_lock:
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                yield db
+                await db.execute("COMMIT")
+            except BaseException as exc:
+                await asyncio.shield(_end_transaction(db))
+                if isinstance(exc, sqlite3.Error):
+                    raise self._fail(what, exc) from exc
+                raise
+
+    @contextlib.asynccontextmanager
+    async def _snapshot(self, what: str) -> AsyncIterator[aiosqlite.Connection]:
+        """A read transaction on the reader: every query in it sees the same commit."""
+        if self._reader is None:
+            raise StateError(f"the state store {self.path} is not open")
+        db = self._reader
+        async with self._read_lock:
+            try:
+                await db.execute("BEGIN")
+                yield db
+            except sqlite3.Error as exc:
+                raise self._fail(what, exc) from exc
+            finally:
+                await asyncio.shield(_end_transaction(db))
+
+    # -- the snapshot ------------------------------------------------------------------------
+
+    async def courses(self) -> dict[str, Course]:
+        async with self._snapshot("reading courses") as db:
+            rows = await db.execute_fetchall(
+                "SELECT data FROM courses WHERE selected = 1 ORDER BY id"
+            )
+        courses = (Course.model_validate_json(data) for (data,) in rows)
+        return {course.id: course for course in courses}
+
+    async def structure(self, course_id: str) -> CourseStructure:
+        key = (course_id,)
+        async with self._snapshot(f"reading course {course_id}") as db:
+            columns = await db.execute_fetchall(
+                "SELECT data FROM columns WHERE course_id = ? ORDER BY position", key
+            )
+            cursors = await db.execute_fetchall(
+                "SELECT column_id, change_index, full_read_at FROM cursors WHERE course_id = ?",
+                key,
+            )
+            members = await db.execute_fetchall(
+                "SELECT user_id, membership_id, child_course_id, role, available, external_id,"
+                " user_name, student_id FROM memberships WHERE course_id = ?",
+                key,
+            )
+            categories = await db.execute_fetchall(
+                "SELECT data FROM categories WHERE course_id = ?", key
+            )
+            refreshed = list(
+                await db.execute_fetchall(
+                    "SELECT memberships_refreshed_at, categories_refreshed_at FROM courses"
+                    " WHERE id = ?",
+                    key,
+                )
+            )
+        members_at, categories_at = refreshed[0] if refreshed else (None, None)
+        return CourseStructure(
+            columns={c.id: c for c in (Column.model_validate_json(d) for (d,) in columns)},
+            cursors={row[0]: cursor_from_row(row[1:]) for row in cursors},
+            memberships={row[0]: membership_from_row(course_id, row) for row in members},
+            memberships_refreshed_at=parse_time(members_at),
+            categories={c.id: c for c in (Category.model_validate_json(d) for (d,) in categories)},
+            categories_refreshed_at=parse_time(categories_at),
+        )
+
+    async def grades(self, course_id: str, column_id: str) -> dict[str, StoredGrade]:
+        async with self._snapshot(f"reading grades of {course_id}/{column_id}") as db:
+            rows = await db.execute_fetchall(
+                "SELECT user_id, change_index, version, digest, content FROM grades"
+                " WHERE course_id = ? AND column_id = ?",
+                (course_id, column_id),
+            )
+        return {row[0]: grade_from_row(course_id, column_id, row) for row in rows}
+
+    async def course_grades(self, course_id: str) -> dict[str, dict[str, StoredGrade]]:
+        async with self._snapshot(f"reading grades of {course_id}") as db:
+            rows = await db.execute_fetchall(
+                "SELECT column_id, user_id, change_index, version, digest, content FROM grades"
+                " WHERE course_id = ? ORDER BY column_id, user_id",
+                (course_id,),
+            )
+        out: dict[str, dict[str, StoredGrade]] = {}
+        for row in rows:
+            out.setdefault(row[0], {})[row[1]] = grade_from_row(course_id, row[0], row[1:])
+        return out
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def save_courses(
+        self, courses: Sequence[Course], *, selected_ids: Collection[str]
+    ) -> None:
+        """Record the listed courses; those in ``selected_ids`` are selected, every other
+        course (listed or not) is not. Ids in ``selected_ids`` but not listed are ignored."""
+        async with self._transaction("saving courses") as db:
+            await save_courses(db, courses, set(selected_ids), self._clock.now())
+
+    async def commit(self, unit: UnitOfWork) -> int:
+        async with self._transaction(f"committing course {unit.course_id}") as db:
+            return await write_unit(db, unit, self._clock.now(), self._cycle_history)
+
+    async def record_cycle(self, rec: CycleRecord) -> None:
+        async with self._transaction(f"recording a cycle of {rec.course_id}") as db:
+            await require_course(db, rec.course_id)
+            await record_cycle(db, rec, self._cycle_history)
+
+    async def set_next_due(self, course_id: str, when: datetime | None) -> None:
+        async with self._transaction(f"scheduling {course_id}") as db:
+            await require_course(db, course_id)
+            await db.execute(
+                "INSERT INTO course_status (course_id, next_due) VALUES (?, ?)"
+                " ON CONFLICT (course_id) DO UPDATE SET next_due = excluded.next_due",
+                (course_id, iso_or_none(when)),
+            )
+
+    # -- outbox and sinks --------------------------------------------------------------------
+
+    async def register_sinks(self, names: Sequence[str]) -> None:
+        """A sink seen for the first time starts at position 0: it receives the whole history
+        in the outbox. Sinks already known keep their position."""
+        async with self._transaction("registering sinks") as db:
+            await outbox.register(db, names, self._clock.now())
+
+    async def pending(self, sink: str, limit: int) -> list[OutboxEvent]:
+        async with self._snapshot(f"reading the outbox for {sink}") as db:
+            return await outbox.pending(db, sink, limit)
+
+    async def mark_delivered(self, sink: str, upto_seq: int) -> None:
+        async with self._transaction(f"acknowledging events for {sink}") as db:
+            await outbox.mark_delivered(db, sink, upto_seq)
+
+    async def dead_letter(
+        self, sink: str, event: OutboxEvent, reason: str, kind: str = "dead"
+    ) -> None:
+        outbox.check_kind(kind)
+        async with self._transaction(f"dead-lettering an event for {sink}") as db:
+            await outbox.dead_letter(db, sink, event, reason, kind, self._clock.now())
+
+    async def dead_letters(
+        self, sink: str | None = None, kind: str | None = None
+    ) -> list[DeadLetter]:
+        outbox.check_kind(kind)
+        async with self._snapshot("reading dead letters") as db:
+            return await outbox.dead_letters(db, sink, kind)
+
+    async def retry_dead_letters(self, sink: str | None = None, kind: str | None = None) -> int:
+        """Move dead letters to the retry queue, which is delivered before new events."""
+        outbox.check_kind(kind)
+        async with self._transaction("retrying dead letters") as db:
+            return await outbox.retry(db, sink, kind, self._clock.now())
+
+    async def replay(self, sink: str, since: datetime) -> int:
+        """Move ``sink`` back to just before the first event at or after ``since``; events it
+        dead-lettered stay dead letters. Never moves a sink forward."""
+        async with self._transaction(f"replaying {sink}") as db:
+            return await outbox.replay(db, sink, since)
+
+    async def disable_sink(self, sink: str, reason: str) -> None:
+        """A disabled sink gets nothing from :meth:`pending`; its events wait in the outbox."""
+        async with self._transaction(f"disabling {sink}") as db:
+            await outbox.set_disabled(db, sink, reason, self._clock.now())
+
+    async def enable_sink(self, sink: str) -> None:
+        async with self._transaction(f"enabling {sink}") as db:
+            await outbox.set_disabled(db, sink, None, self._clock.now())
+
+    async def outbox_depth(self, sink: str) -> int:
+        async with self._snapshot(f"measuring the outbox of {sink}") as db:
+            return await outbox.depth(db, sink)
+
+    # -- status ------------------------------------------------------------------------------
+
+    async def cycles(self, course_id: str | None = None, limit: int = 20) -> list[CycleRecord]:
+        where, params = ("WHERE course_id = ?", [course_id]) if course_id else ("", [])
+        async with self._snapshot("reading the cycle log") as db:
+            rows = await db.execute_fetchall(
+                f"SELECT {CYCLE_COLUMNS} FROM cycles {where} ORDER BY n DESC LIMIT ?",
+                [*params, limit],
+            )
+        return [cycle_from_row(row) for row in rows]
+
+    async def course_status(self, *, include_unselected: bool = False) -> list[CourseStatus]:
+        where = "" if include_unselected else "WHERE c.selected = 1"
+        async with self._snapshot("reading course status") as db:
+            rows = await db.execute_fetchall(
+                "SELECT c.id, json_extract(c.data, '$.name'), c.selected, s.last_success,"
+                " s.last_error, s.last_error_at, s.error_since, s.next_due,"
+                " (SELECT count(*) FROM columns k WHERE k.course_id = c.id),"
+                " (SELECT count(*) FROM grades g WHERE g.course_id = c.id AND g.digest != '')"
+                f" FROM courses c LEFT JOIN course_status s ON s.course_id = c.id {where}"
+                " ORDER BY c.id"
+            )
+        return [
+            CourseStatus(
+                course_id=row[0],
+                name=row[1],
+                selected=bool(row[2]),
+                last_success=parse_time(row[3]),
+                last_error=row[4],
+                last_error_at=parse_time(row[5]),
+                error_since=parse_time(row[6]),
+                next_due=parse_time(row[7]),
+                columns=row[8],
+                grades=row[9],
+            )
+            for row in rows
+        ]
+
+    async def status(self) -> StoreStatus:
+        async with self._snapshot("reading status") as db:
+            version = await scalar(db, "PRAGMA user_version")
+            courses = await count(db, "SELECT count(*) FROM courses WHERE selected = 1")
+            columns = await count(db, "SELECT count(*) FROM columns")
+            grades = await count(db, "SELECT count(*) FROM grades WHERE digest != ''")
+            events = await count(db, "SELECT count(*) FROM outbox")
+            last_seq = await count(db, "SELECT max(seq) FROM outbox")
+            sinks = await outbox.sink_statuses(db)
+            last = list(
+                await db.execute_fetchall(
+                    f"SELECT {CYCLE_COLUMNS} FROM cycles ORDER BY n DESC LIMIT 1"
+                )
+            )
+        return StoreStatus(
+            path=str(self.path),
+            schema_version=int(version),
+            courses=courses,
+            columns=columns,
+            grades=grades,
+            events=events,
+            last_seq=last_seq,
+            sinks=sinks,
+            last_cycle=cycle_from_row(last[0]) if last else None,
+        )
+
+    async def backup(self, dest_path: str | Path) -> None:
+        """Copy the state to ``dest_path`` with SQLite's online backup, in one step from a
+        connection of its own: the copy is one consistent commit, and writers carry on (WAL).
+        The copy is written beside ``dest_path`` and renamed into place when complete."""
+        if self._writer is None:
+            raise StateError(f"the state store {self.path} is not open")
+        try:
+            await asyncio.to_thread(_backup, self.path, Path(dest_path), self._busy_ms)
+        except sqlite3.Error as exc:
+            raise self._fail(f"backing up to {dest_path}", exc) from exc
+
+
+def _backup(source_path: Path, dest: Path, busy_ms: int) -> None:
+    partial = dest.with_name(dest.name + ".partial")
+    partial.unlink(missing_ok=True)
+    source = sqlite3.connect(source_path, timeout=busy_ms / 1000)
+    try:
+        target = sqlite3.connect(partial)
+        try:
+            source.backup(target)
+            # A backup is one self-contained file: no -wal beside it to forget.
+            target.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            target.close()
+    finally:
+        source.close()
+    os.replace(partial, dest)
