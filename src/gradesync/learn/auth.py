@@ -8,9 +8,9 @@ token is refreshed ``margin`` seconds before it expires; if the refresh returns 
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
-import aiohttp
 import structlog
 
 from gradesync.clock import Clock
@@ -63,8 +63,8 @@ class TokenManager:
         response = await self._transport.send(
             TOKEN,
             TOKEN.url(settings.base_url),
+            headers={"Authorization": _basic(settings)},
             data={"grant_type": "client_credentials"},
-            auth=aiohttp.BasicAuth(settings.client_id, settings.client_secret.get_secret_value()),
             api=False,
         )
         if 400 <= response.status < 500 and response.status not in (408, 429):
@@ -116,3 +116,9 @@ class TokenManager:
         self._token = token
         self._refresh_at = now + expires_in - lead
         log.debug("learn.token", expires_in_s=expires_in, refresh_in_s=expires_in - lead)
+
+
+def _basic(settings: LearnSettings) -> str:
+    """HTTP Basic credentials, ``base64("<application key>:<secret>")`` (NOTES.md 1)."""
+    pair = f"{settings.client_id}:{settings.client_secret.get_secret_value()}"
+    return "Basic " + base64.b64encode(pair.encode()).decode("ascii")

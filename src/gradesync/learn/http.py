@@ -237,7 +237,6 @@ class Transport:
         *,
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
-        auth: aiohttp.BasicAuth | None = None,
         api: bool = True,
     ) -> Response:
         """One request. API calls (``api``) obey the quota and the rate and feed the budget;
@@ -261,7 +260,6 @@ class Transport:
                     url,
                     headers=headers,
                     data=data,
-                    auth=auth,
                     timeout=self._timeout,
                     allow_redirects=False,
                 ) as resp:

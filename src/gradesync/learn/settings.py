@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 # The largest ``limit`` each list endpoint accepts (NOTES.md 2.2, measured on Learn 3400).
 # Lists without a published maximum (children, categories) send no ``limit`` at all.
-DEFAULT_PAGE_LIMITS: Mapping[str, int] = MappingProxyType(
-    {"courses": 100, "memberships": 200, "columns": 200, "grades": 100}
-)
+DEFAULT_PAGE_LIMITS: Mapping[str, int] = {
+    "courses": 100,
+    "memberships": 200,
+    "columns": 200,
+    "grades": 100,
+}
 
 
 class LearnSettings(BaseModel):
@@ -34,7 +36,7 @@ class LearnSettings(BaseModel):
     retry_max_wait: float = Field(default=60.0, ge=0)
     backoff_base: float = Field(default=0.5, ge=0)
     token_refresh_margin: float = Field(default=60.0, ge=0)
-    page_limits: Mapping[str, int] = DEFAULT_PAGE_LIMITS
+    page_limits: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PAGE_LIMITS))
     max_pages: int = Field(default=10_000, ge=1)
 
     @field_validator("base_url")
@@ -47,12 +49,12 @@ class LearnSettings(BaseModel):
 
     @field_validator("page_limits")
     @classmethod
-    def _known_limits(cls, value: Mapping[str, int]) -> Mapping[str, int]:
+    def _known_limits(cls, value: dict[str, int]) -> dict[str, int]:
         merged = {**DEFAULT_PAGE_LIMITS, **value}
         bad = [name for name, limit in merged.items() if limit < 1]
         if bad:
             raise ValueError(f"page limits must be at least 1: {', '.join(sorted(bad))}")
-        return MappingProxyType(merged)
+        return merged
 
     def page_limit(self, name: str) -> int | None:
         """The ``limit`` to send for a list, or None to leave it to the server."""
