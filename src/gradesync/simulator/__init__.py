@@ -1,0 +1,16 @@
+"""A faithful Blackboard Learn REST API simulator, for the demo, the tests and the benchmarks.
+
+    world = World(WorldSpec(seed=1, courses=20))
+    async with serve(world, faults=Faults(rate_5xx=0.05)) as sim:
+        ...  # point a client at sim.base_url with sim.client_id / sim.client_secret
+
+See ``world`` for the institution and its edits, ``routes`` for the endpoints, ``app`` for the
+order in which faults apply, and ``control`` for the ``/__simulator__/`` endpoints.
+"""
+
+from gradesync.simulator.app import create_app
+from gradesync.simulator.faults import Faults, Stats
+from gradesync.simulator.server import Simulator, serve
+from gradesync.simulator.world import NotFound, World, WorldSpec
+
+__all__ = ["Faults", "NotFound", "Simulator", "Stats", "World", "WorldSpec", "create_app", "serve"]

@@ -1,0 +1,195 @@
+"""``/__simulator__/...``: drive the world and the faults over HTTP (JSON in, JSON out).
+
+Learn has no such path, so a client can never reach it by mistake. No token is needed and the
+requests are not counted in the stats. Ids are the same as the World's Python API takes.
+
+    GET  /__simulator__/state                 changeIndex, sizes, faults, stats, activity
+    GET  /__simulator__/grade?courseId=&columnId=&userId=   the row as served (or null)
+    POST /__simulator__/faults                {field: value, ...}: change fault parameters
+    POST /__simulator__/stats/reset
+    POST /__simulator__/token/expire          revoke the current token
+    POST /__simulator__/grades/score          {courseId, columnId, userId, score}
+    POST /__simulator__/grades/text           {courseId, columnId, userId, text|null}
+    POST /__simulator__/grades/exempt         {courseId, columnId, userId, exempt}
+    POST /__simulator__/grades/clear          {courseId, columnId, userId}
+    POST /__simulator__/students              {courseId, childCourseId?} -> {userId}
+    POST /__simulator__/students/remove       {courseId, userId}
+    POST /__simulator__/memberships/disable   {courseId, userId, disabled?}
+    POST /__simulator__/columns               {courseId, name, type?, possible?, due?}
+    POST /__simulator__/columns/delete        {courseId, columnId}
+    POST /__simulator__/random-edits          {n, seed?}
+    POST /__simulator__/activity              {perMinute}
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from gradesync.clock import Clock
+from gradesync.simulator.faults import Dice
+from gradesync.simulator.site import NotFound
+from gradesync.simulator.world import World
+
+if TYPE_CHECKING:
+    from gradesync.simulator.app import SimState
+
+CONTROL = "/__simulator__/"
+
+
+class Activity:
+    """Edits random grades at a set rate, paced by the injected clock (for the demo)."""
+
+    def __init__(self, world: World, clock: Clock) -> None:
+        self.world = world
+        self.clock = clock
+        self.per_minute = 0.0
+        self.edits = 0
+        self._changed = asyncio.Event()
+
+    def set_rate(self, per_minute: float) -> None:
+        if per_minute < 0:
+            raise ValueError("perMinute cannot be negative")
+        self.per_minute = per_minute
+        self._changed.set()
+
+    async def run(self) -> None:
+        """Runs until cancelled."""
+        while True:
+            if self.per_minute <= 0:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            await self.clock.sleep(60.0 / self.per_minute)
+            if self.per_minute > 0:
+                self.edits += self.world.random_edits(1)
+
+
+Action = Callable[[dict[str, Any]], Any]
+
+
+class Control:
+    """The control routes of one simulator."""
+
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+
+    def routes(self) -> list[web.RouteDef]:
+        world = self.state.world
+        actions: dict[str, Action] = {
+            "grades/score": lambda b: {
+                "changeIndex": world.set_score(*_grade_ref(b), float(b["score"]))
+            },
+            "grades/text": lambda b: {"changeIndex": world.set_text(*_grade_ref(b), b["text"])},
+            "grades/exempt": lambda b: {
+                "changeIndex": world.set_exempt(*_grade_ref(b), bool(b["exempt"]))
+            },
+            "grades/clear": lambda b: {"changeIndex": world.clear_grade(*_grade_ref(b))},
+            "students": lambda b: {
+                "userId": world.add_student(b["courseId"], child_course_id=b.get("childCourseId"))
+            },
+            "students/remove": lambda b: world.remove_student(b["courseId"], b["userId"]),
+            "memberships/disable": lambda b: world.disable_membership(
+                b["courseId"], b["userId"], disabled=bool(b.get("disabled", True))
+            ),
+            "columns": lambda b: {"columnId": self._add_column(b)},
+            "columns/delete": lambda b: world.delete_column(b["courseId"], b["columnId"]),
+            "random-edits": lambda b: {
+                "edits": world.random_edits(int(b["n"]), seed=b.get("seed")),
+                "changeIndex": world.change_index,
+            },
+            "activity": lambda b: self.state.activity.set_rate(float(b["perMinute"])),
+            "faults": self._set_faults,
+            "stats/reset": lambda _: self.state.stats.reset(),
+            "token/expire": lambda _: self.state.tokens.expire(),
+        }
+        routes = [web.post(CONTROL + path, _action(act)) for path, act in actions.items()]
+        routes += [
+            web.get(CONTROL + "state", self.show_state),
+            web.get(CONTROL + "grade", self.show_grade),
+        ]
+        return routes
+
+    def _add_column(self, body: dict[str, Any]) -> str:
+        due = datetime.fromisoformat(body["due"]) if body.get("due") else None
+        return self.state.world.add_column(
+            body["courseId"],
+            body["name"],
+            type=body.get("type", "Manual"),
+            possible=float(body.get("possible", 100.0)),
+            due=due,
+        )
+
+    def _set_faults(self, body: dict[str, Any]) -> dict[str, Any]:
+        faults = self.state.faults
+        # Validate everything first so a bad field changes nothing.
+        merged = faults.model_validate(faults.model_dump() | body)
+        for name in body:
+            setattr(faults, name, getattr(merged, name))
+        if "seed" in body:
+            self.state.dice = Dice(faults.seed)
+        return faults.model_dump(mode="json")
+
+    async def show_state(self, request: web.Request) -> web.Response:
+        state = self.state
+        return web.json_response(
+            {
+                "changeIndex": state.world.change_index,
+                "courses": len(state.world.courses),
+                "faults": state.faults.model_dump(mode="json"),
+                "stats": {
+                    "total": state.stats.total,
+                    "byEndpoint": state.stats.by_endpoint(),
+                },
+                "activity": {
+                    "perMinute": state.activity.per_minute,
+                    "edits": state.activity.edits,
+                },
+            }
+        )
+
+    async def show_grade(self, request: web.Request) -> web.Response:
+        q = request.query
+        try:
+            row = self.state.world.grade(q["courseId"], q["columnId"], q["userId"])
+        except KeyError as exc:
+            return _problem(400, f"missing {exc}")
+        except NotFound as exc:
+            return _problem(404, str(exc))
+        return web.json_response(row)
+
+
+def _grade_ref(body: dict[str, Any]) -> tuple[str, str, str]:
+    return body["courseId"], body["columnId"], body["userId"]
+
+
+def _problem(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _action(act: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A POST handler: the JSON body to ``act``; its result (or ``{}``) as the JSON answer."""
+
+    async def handle(request: web.Request) -> web.Response:
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            return _problem(400, "the body is not JSON")
+        if not isinstance(body, dict):
+            return _problem(400, "the body must be a JSON object")
+        try:
+            result = act(body)
+        except KeyError as exc:
+            return _problem(400, f"missing {exc}")
+        except NotFound as exc:
+            return _problem(404, str(exc))
+        except (ValueError, TypeError, ValidationError) as exc:
+            return _problem(400, str(exc))
+        return web.json_response(result if result is not None else {})
+
+    return handle

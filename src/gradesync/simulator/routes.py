@@ -1,0 +1,261 @@
+"""The Learn REST endpoints gradesync reads, answered from a ``World``.
+
+Paths, parameters, page sizes and error bodies follow NOTES.md sections 2-5. Default and
+maximum ``limit``: courses 100, memberships 200, columns 200, column grades 100, others 100.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from gradesync.simulator import derive
+from gradesync.simulator.derive import ColumnInfo, iso, primary
+from gradesync.simulator.faults import Faults
+from gradesync.simulator.site import CourseState, NotFound
+from gradesync.simulator.wire import ApiError, Fields, bool_param, int_param, paged
+from gradesync.simulator.world import World
+
+PREFIX = "/learn/api/public/"
+VERSION = {"learn": {"major": 3900, "minor": 68, "patch": 0, "build": "rel.68+simulator"}}
+COURSE_SORTS = ("courseId", "name", "externalId", "created", "modified")
+
+
+def _json(body: dict[str, Any]) -> web.Response:
+    return web.json_response(body)
+
+
+def _date(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"Invalid date for {name}: {raw}") from None
+
+
+def _date_filter(request: web.Request, name: str) -> Callable[[dict[str, Any]], bool]:
+    """``created``/``createdCompare`` and friends: greaterOrEqual unless told lessThan."""
+    moment = _date(request, name)
+    compare = request.query.get(f"{name}Compare", "greaterOrEqual")
+    if compare not in ("greaterOrEqual", "lessThan"):
+        raise ApiError(400, f"Invalid value for {name}Compare: {compare}")
+    if moment is None:
+        return lambda _: True
+    if compare == "lessThan":
+        return lambda body: datetime.fromisoformat(body[name]) < moment
+    return lambda body: datetime.fromisoformat(body[name]) >= moment
+
+
+def _secondary(value: str, known: tuple[tuple[str, str], ...]) -> str:
+    """A ``dataSourceId``/``termId`` filter value as a primary id (``externalId:`` resolved)."""
+    if value.startswith("externalId:"):
+        wanted = value.removeprefix("externalId:")
+        return next((pk for pk, ext in known if ext == wanted), "")
+    return value
+
+
+def _raw_colon_check(request: web.Request) -> None:
+    """Learn resolves ``externalId:x`` in a path only with a literal colon (NOTES.md 2.5)."""
+    for segment in request.rel_url.raw_path.split("/"):
+        if "%3a" in segment.lower():
+            raise ApiError(404, f"Could not find object with ID: {segment}")
+
+
+class LearnApi:
+    """Request handlers over one world; faults that depend on the object (403 columns) live
+    here, the rest in the app's gate."""
+
+    def __init__(self, world: World, faults: Faults) -> None:
+        self.world = world
+        self.faults = faults
+
+    def routes(self) -> list[web.RouteDef]:
+        grades = "v2/courses/{courseId}/gradebook/columns/{columnId}/users"
+        return [
+            web.get(PREFIX + "v1/system/version", self.version),
+            web.get(PREFIX + "v3/courses", self.courses),
+            web.get(PREFIX + "v3/courses/{courseId}", self.course),
+            web.get(PREFIX + "v1/courses/{courseId}/users", self.memberships),
+            web.get(PREFIX + "v1/courses/{courseId}/children", self.children),
+            web.get(PREFIX + "v1/courses/{courseId}/gradebook/categories", self.categories),
+            web.get(PREFIX + "v2/courses/{courseId}/gradebook/columns", self.columns),
+            web.get(PREFIX + "v2/courses/{courseId}/gradebook/columns/{columnId}", self.column),
+            web.get(PREFIX + grades, self.grades),
+            web.get(PREFIX + grades + "/lastChanged", self.last_changed),
+        ]
+
+    def _course(self, request: web.Request) -> CourseState:
+        _raw_colon_check(request)
+        try:
+            return self.world.resolve_course(request.match_info["courseId"])
+        except NotFound as exc:
+            raise ApiError(404, str(exc)) from None
+
+    def _column(self, request: web.Request, course: CourseState) -> ColumnInfo:
+        try:
+            return self.world.resolve_column(course, request.match_info["columnId"])
+        except NotFound as exc:
+            raise ApiError(404, str(exc)) from None
+
+    async def version(self, request: web.Request) -> web.Response:
+        return _json(VERSION)
+
+    async def courses(self, request: web.Request) -> web.Response:
+        q = request.query
+        dated = [_date_filter(request, "created"), _date_filter(request, "modified")]
+        equal: dict[str, Any] = {}
+        if "availability.available" in q:
+            equal["available"] = q["availability.available"]
+        if q.get("dataSourceId"):
+            equal["dataSourceId"] = _secondary(q["dataSourceId"], derive.DATA_SOURCES)
+        if q.get("termId"):
+            equal["termId"] = _secondary(q["termId"], derive.TERMS)
+        for flag in ("organization", "allowGuests"):
+            if (value := bool_param(request, flag)) is not None:
+                equal[flag] = value
+        contains = {
+            name: q[name].casefold()
+            for name in ("courseId", "externalId", "name", "description")
+            if q.get(name)
+        }
+
+        def wanted(body: dict[str, Any]) -> bool:
+            flat = body | {"available": body["availability"]["available"]}
+            return (
+                all(flat.get(k) == v for k, v in equal.items())
+                and all(v in str(flat.get(k, "")).casefold() for k, v in contains.items())
+                and all(check(body) for check in dated)
+            )
+
+        bodies = [c.body for c in self.world.courses if wanted(c.body)]
+        for key in reversed([k for k in q.get("sort", "").split(",") if k]):
+            name, descending = key.removesuffix("(desc)"), key.endswith("(desc)")
+            if name not in COURSE_SORTS:
+                raise ApiError(400, f"Invalid sort field: {name}")
+            bodies.sort(key=lambda b: str(b.get(name, "")), reverse=descending)
+        return _json(paged(request, bodies, maximum=100))
+
+    async def course(self, request: web.Request) -> web.Response:
+        return _json(Fields(request).apply(self._course(request).body))
+
+    async def memberships(self, request: web.Request) -> web.Response:
+        course = self._course(request)
+        role = request.query.get("role")
+        available = request.query.get("availability.available")
+        expand = {e.strip() for e in request.query.get("expand", "").split(",")}
+        rows = []
+        for member, holder in self.world.roster(course):
+            body = self.world.membership_body(course, member, holder)
+            if role and body["courseRoleId"] != role:
+                continue
+            if available and body["availability"]["available"] != available:
+                continue
+            if "user" in expand:
+                body["user"] = self.world.user(member.user)
+            rows.append(body)
+        if request.query.get("sort", "").startswith("created"):
+            rows.sort(key=lambda b: str(b["created"]), reverse="(desc)" in request.query["sort"])
+        return _json(paged(request, rows, maximum=200))
+
+    async def children(self, request: web.Request) -> web.Response:
+        course = self._course(request)
+        if not course.children:
+            raise ApiError(400, "Course not a cross-listed parent")
+        expand = {e.strip() for e in request.query.get("expand", "").split(",")}
+        rows = []
+        for index in course.children:
+            child = self.world.courses[index]
+            body: dict[str, Any] = {
+                "id": child.id,
+                "parentId": course.id,
+                "dataSourceId": child.body["dataSourceId"],
+                "created": child.body["created"],
+            }
+            if "childCourse" in expand:
+                body["childCourse"] = child.body
+            rows.append(body)
+        return _json(paged(request, rows, maximum=100))
+
+    async def categories(self, request: web.Request) -> web.Response:
+        course = self._course(request)
+        rows = [
+            {"id": primary(derive.CATEGORY_BASE + course.index * len(derive.CATEGORIES) + k),
+             "title": title}
+            for k, title in enumerate(derive.CATEGORIES)
+        ]  # fmt: skip
+        return _json(paged(request, rows, maximum=100))
+
+    def _column_body(self, course: CourseState, column: ColumnInfo) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": column.id}
+        if column.external_id is not None:
+            body["externalId"] = column.external_id
+        body |= {
+            "name": column.name,
+            "displayName": column.name,
+            "externalGrade": column.calculated,
+            "created": iso(column.created),
+            "score": {"possible": self.world.possible(course, column)},
+            "availability": {"available": "Yes" if column.available else "No"},
+        }
+        grading: dict[str, Any] = {"type": column.type}
+        if column.due is not None:
+            grading["due"] = iso(column.due)
+        if column.type == "Attempts":
+            grading |= {"attemptsAllowed": 1, "scoringModel": "Last"}
+        body["grading"] = grading
+        if column.category is not None:
+            number = derive.CATEGORY_BASE + course.index * len(derive.CATEGORIES)
+            body["gradebookCategoryId"] = primary(number + column.category)
+        body |= {"includeInCalculations": not column.calculated, "showStatisticsToStudents": False}
+        return body
+
+    async def columns(self, request: web.Request) -> web.Response:
+        course = self._course(request)
+        q = request.query
+        bodies = [self._column_body(course, c) for c in self.world.columns(course)]
+        if q.get("contentId"):
+            bodies = []  # no simulated column is attached to content
+        for name in ("name", "displayName"):
+            if q.get(name):
+                bodies = [b for b in bodies if q[name].casefold() in b[name].casefold()]
+        if q.get("gradebookCategoryId"):
+            wanted = {c.strip() for c in q["gradebookCategoryId"].split(",")}
+            bodies = [b for b in bodies if b.get("gradebookCategoryId") in wanted]
+        return _json(paged(request, bodies, maximum=200))
+
+    async def column(self, request: web.Request) -> web.Response:
+        course = self._course(request)
+        body = self._column_body(course, self._column(request, course))
+        return _json(Fields(request).apply(body))
+
+    def _readable_column(self, request: web.Request) -> tuple[CourseState, ColumnInfo]:
+        course = self._course(request)
+        column = self._column(request, course)
+        if column.id in self.faults.forbidden_columns:
+            raise ApiError(403, "Access Denied")
+        return course, column
+
+    async def grades(self, request: web.Request) -> web.Response:
+        course, column = self._readable_column(request)
+        include_disabled = bool_param(request, "includeDisabledMemberships") or False
+        bool_param(request, "includeUnpostedGrades")  # accepted; nothing is unposted here
+        since = int_param(request, "changeIndex")
+        rows = self.world.grade_rows(course, column, include_disabled=include_disabled)
+        if since is not None:
+            rows = [r for r in rows if r["changeIndex"] > since]
+        return _json(paged(request, rows, maximum=100))
+
+    async def last_changed(self, request: web.Request) -> web.Response:
+        course, column = self._readable_column(request)
+        if column.calculated:
+            return web.Response(status=204)
+        rows = self.world.grade_rows(course, column)
+        if not rows:
+            return web.Response(status=204)
+        latest = max(rows, key=lambda r: int(r["changeIndex"]))
+        return _json(Fields(request).apply(latest))

@@ -1,0 +1,222 @@
+"""The simulated institution: courses, people, gradebooks, and the edits made to them.
+
+Untouched objects are derived from the seed (see ``derive``); the world stores only memberships,
+added columns and grade edits, so 5,000 courses x 25 columns x 40 students fit in little memory.
+
+Choices where Learn's behaviour is an open question (NOTES.md section 9):
+
+- Column grades list rows only for students who have a grade record. A student who was never
+  graded has no row (the question of whether Learn lists ungraded students is open).
+- Clearing a grade is an edit: the row stays, without score, text or display grade, and takes
+  a new ``changeIndex``. Removing a membership, by contrast, makes the student's rows vanish
+  without moving any ``changeIndex``, and a disabled membership hides its rows unless the
+  caller asks for ``includeDisabledMemberships``.
+- Every grade edit takes the next value of one site-wide ``changeIndex`` counter, which starts
+  above every derived grade's baseline. Calculated columns always report ``changeIndex`` 0.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from gradesync.models import Membership
+from gradesync.simulator import derive
+from gradesync.simulator.derive import ColumnInfo, GradeState, iso, primary
+from gradesync.simulator.site import Member, NotFound, Site, WorldSpec
+
+__all__ = ["NotFound", "World", "WorldSpec"]
+
+
+class World(Site):
+    """A deterministic Learn site: read it like the REST API does, edit it like instructors do.
+
+    Ids are primary ids (``_<n>_1``); courses also take ``externalId:``, ``courseId:`` and
+    ``uuid:``, columns ``externalId:`` and ``finalGrade``. Unknown ids raise ``NotFound``.
+    """
+
+    # -- the Python API: reading ---------------------------------------------------------------
+
+    @property
+    def change_index(self) -> int:
+        """The site-wide counter: the ``changeIndex`` of the latest edit (or above every
+        baseline when nothing has been edited yet)."""
+        return self._counter
+
+    def course_ids(self) -> list[str]:
+        return [course.id for course in self.courses]
+
+    def column_ids(self, course_id: str) -> list[str]:
+        return [column.id for column in self.columns(self.resolve_course(course_id))]
+
+    def student_ids(self, course_id: str, *, include_disabled: bool = False) -> list[str]:
+        """Students enrolled, through the children for a parent; active ones unless asked."""
+        return [
+            primary(derive.USER_BASE + member.user)
+            for member, _ in self.roster(self.resolve_course(course_id))
+            if member.role == "Student" and (include_disabled or not member.disabled)
+        ]
+
+    def memberships(self, course_id: str) -> list[Membership]:
+        course = self.resolve_course(course_id)
+        return [
+            Membership.model_validate(self.membership_body(course, member, holder))
+            for member, holder in self.roster(course)
+        ]
+
+    def grade(self, course_id: str, column_id: str, user_id: str) -> dict[str, Any] | None:
+        """The GradeV2 row as served (disabled memberships included), None when there is none."""
+        course = self.resolve_course(course_id)
+        column = self.resolve_column(course, column_id)
+        member, _ = self.find_member(course, user_id)
+        if member.role != "Student":
+            return None
+        return self.grade_row(course, column, member, self.columns(course))
+
+    # -- the Python API: editing -------------------------------------------------------------
+
+    def _edit(self, course_id: str, column_id: str, user_id: str, **changes: Any) -> int:
+        course = self.resolve_course(course_id)
+        column = self.resolve_column(course, column_id)
+        if column.calculated:
+            raise ValueError(f"column {column.id} is calculated: edit its inputs instead")
+        member, _ = self.find_member(course, user_id)
+        if member.role != "Student":
+            raise ValueError(f"user {user_id} is not a student of {course.id}")
+        return self._apply(column, member, **changes)
+
+    def _apply(self, column: ColumnInfo, member: Member, **changes: Any) -> int:
+        """Record an edit under the next ``changeIndex``; ``cleared`` empties the grade."""
+        current = self.state(column, member)
+        cleared = changes.pop("cleared", False)
+        if cleared and current is None:
+            raise NotFound(f"user {primary(derive.USER_BASE + member.user)} has no grade")
+        if current is None or cleared:
+            current = GradeState(None, None, False, None, None, None, 0)
+        self._counter += 1
+        self._edits[column.number, member.user] = replace(
+            current, change_index=self._counter, **changes
+        )
+        return self._counter
+
+    def set_score(self, course_id: str, column_id: str, user_id: str, score: float) -> int:
+        """Grade (or regrade) a student; returns the new ``changeIndex``."""
+        return self._edit(course_id, column_id, user_id, score=float(score))
+
+    def set_text(self, course_id: str, column_id: str, user_id: str, text: str | None) -> int:
+        """Override the grade with text (None removes the override)."""
+        overridden = iso(self.clock.now()) if text is not None else None
+        return self._edit(course_id, column_id, user_id, text=text, overridden=overridden)
+
+    def set_exempt(self, course_id: str, column_id: str, user_id: str, exempt: bool) -> int:
+        return self._edit(course_id, column_id, user_id, exempt=exempt)
+
+    def clear_grade(self, course_id: str, column_id: str, user_id: str) -> int:
+        """Clear a grade: the row stays, with no grade in it and a new ``changeIndex``."""
+        return self._edit(course_id, column_id, user_id, cleared=True)
+
+    def add_student(self, course_id: str, *, child_course_id: str | None = None) -> str:
+        """Enrol a new student (into a child of a cross-listed parent when named)."""
+        course = self.resolve_course(course_id)
+        holder = course
+        if child_course_id is not None:
+            holder = self.resolve_course(child_course_id)
+            if holder.index not in course.children:
+                raise ValueError(f"{holder.id} is not a cross-listed child of {course.id}")
+        user = self._next_user
+        self._next_user += 1
+        self.enrol(holder, user, "Student")
+        return primary(derive.USER_BASE + user)
+
+    def remove_student(self, course_id: str, user_id: str) -> None:
+        """Delete the membership: the student's rows vanish and no ``changeIndex`` moves."""
+        member, holder = self.find_member(self.resolve_course(course_id), user_id)
+        del self.members(holder)[member.user]
+
+    def disable_membership(self, course_id: str, user_id: str, *, disabled: bool = True) -> None:
+        """Set the membership's availability to Disabled (or back to Yes)."""
+        member, _ = self.find_member(self.resolve_course(course_id), user_id)
+        member.disabled = disabled
+
+    def add_column(
+        self,
+        course_id: str,
+        name: str,
+        *,
+        type: str = "Manual",
+        possible: float = 100.0,
+        due: datetime | None = None,
+    ) -> str:
+        """Create a column with no grades; Learn makes calculated columns only in its UI."""
+        if type not in ("Manual", "Attempts"):
+            raise ValueError(f"cannot add a column of type {type!r}: Manual or Attempts only")
+        course = self.resolve_course(course_id)
+        column = ColumnInfo(
+            number=self._next_column,
+            course=course.index,
+            name=name,
+            type=type,
+            possible=float(possible),
+            category=2 if type == "Manual" else 0,
+            due=due,
+            available=True,
+            graded=False,
+            created=self.clock.now(),
+            external_id=None,
+        )
+        self._next_column += 1
+        course.added.append(column)
+        self._added_columns[column.number] = column
+        return column.id
+
+    def delete_column(self, course_id: str, column_id: str) -> None:
+        """Delete a column and its grades; the external-grade Total cannot be deleted."""
+        course = self.resolve_course(course_id)
+        column = self.resolve_column(course, column_id)
+        if column.calculated:
+            raise ValueError(f"column {column.id} is the course's external grade")
+        if column.number in self._added_columns:
+            course.added.remove(self._added_columns.pop(column.number))
+        else:
+            course.deleted.add(column.number)
+
+    def random_edits(self, n: int, *, seed: int | None = None) -> int:
+        """Make ``n`` pseudo-random grade edits (mostly regrades); the same seed, the same edits."""
+        if seed is None:
+            seed = derive.mix(self.spec.seed, 13, self._random_calls)
+            self._random_calls += 1
+        rng = random.Random(seed)
+        gradebooks = [c for c in self.courses if c.parent is None]
+        # What each course offers, looked up once per call: a churn run touches each often.
+        offers: dict[int, tuple[list[ColumnInfo], list[Member]]] = {}
+        made = 0
+        for _ in range(n * 20):
+            if made == n or not gradebooks:
+                break
+            course = rng.choice(gradebooks)
+            if course.index not in offers:
+                offers[course.index] = (
+                    [c for c in self.columns(course) if not c.calculated],
+                    [m for m, _ in self.roster(course) if m.role == "Student"],
+                )
+            inputs, students = offers[course.index]
+            if not inputs or not students:
+                continue
+            column, member = rng.choice(inputs), rng.choice(students)
+            current = self.state(column, member)
+            roll = rng.random()
+            if roll < 0.1 and current is not None and current.is_grade:
+                self._apply(column, member, cleared=True)
+            elif roll < 0.2:
+                self._apply(column, member, exempt=not (current and current.exempt))
+            elif roll < 0.3:
+                text = rng.choice([*derive.OVERRIDE_TEXTS, None])
+                overridden = iso(self.clock.now()) if text is not None else None
+                self._apply(column, member, text=text, overridden=overridden)
+            else:
+                score = round(column.possible * rng.uniform(0.3, 1.0), 2)
+                self._apply(column, member, score=score)
+            made += 1
+        return made
