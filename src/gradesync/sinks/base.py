@@ -1,19 +1,22 @@
-"""The Sink protocol and the outcome of delivering one event."""
+"""The Sink protocol, the outcome of delivering one event, and what HTTP sinks share."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, Protocol
 
 from gradesync.store import OutboxEvent
 
-OutcomeKind = Literal["delivered", "retry", "dead", "rejected", "unmapped"]
+OutcomeKind = Literal["delivered", "retry", "dead", "rejected", "unmapped", "disabled"]
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one event: delivered, to retry later, or refused for good (and why)."""
+    """What became of one event: delivered, to retry later, refused for good (and why), or
+    the sink itself is gone (``disabled``: the deliverer stops and the events wait)."""
 
     kind: OutcomeKind
     reason: str = ""
@@ -27,6 +30,22 @@ class Outcome:
     def retry(cls, reason: str, retry_after: float | None = None) -> Outcome:
         return cls("retry", reason, retry_after)
 
+    @classmethod
+    def dead(cls, reason: str) -> Outcome:
+        return cls("dead", reason)
+
+    @classmethod
+    def rejected(cls, reason: str) -> Outcome:
+        return cls("rejected", reason)
+
+    @classmethod
+    def unmapped(cls, reason: str) -> Outcome:
+        return cls("unmapped", reason)
+
+    @classmethod
+    def disabled(cls, reason: str) -> Outcome:
+        return cls("disabled", reason)
+
     @property
     def final(self) -> bool:
         """Refused for good: the event goes to the dead letters with its kind."""
@@ -35,7 +54,8 @@ class Outcome:
 
 class Sink(Protocol):
     """A destination for events. ``deliver`` returns one outcome per event, in order; it may
-    stop early (fewer outcomes than events) after a ``retry``, since order must be kept."""
+    stop early (fewer outcomes than events) after a ``retry`` or a ``disabled``, since order
+    must be kept."""
 
     name: str
 
@@ -44,3 +64,45 @@ class Sink(Protocol):
     async def close(self) -> None: ...
 
     async def deliver(self, events: Sequence[OutboxEvent]) -> list[Outcome]: ...
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """How one request of an HTTP sink ended; ``status`` 0 means no response came back.
+
+    ``detail`` names the method, the path and the status with an excerpt of the body, never a
+    credential; ``body`` is the JSON the answer carried, if any."""
+
+    status: int
+    detail: str
+    retry_after: float | None = None
+    body: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def retriable(self) -> bool:
+        """No answer at all, or a status worth sending again."""
+        return self.status == 0 or retriable_status(self.status)
+
+
+def retriable_status(status: int) -> bool:
+    """Statuses worth sending again: request timeout, too many requests, server errors."""
+    return status in (408, 429) or status >= 500
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """A ``Retry-After`` header (seconds or an HTTP date) as seconds from ``now``."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(text) - now).total_seconds())
+    except (TypeError, ValueError):
+        return None

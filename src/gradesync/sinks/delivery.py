@@ -4,12 +4,15 @@ The sink's position in the store advances only after the sink reported the event
 so a crash at any instant repeats events rather than losing them. A ``retry`` outcome stops
 the batch (order is kept) and backs off exponentially with full jitter, honouring the sink's
 ``retry_after``; a final refusal (dead, rejected, unmapped) goes to the dead letters and
-delivery carries on with the next event.
+delivery carries on with the next event. A ``disabled`` outcome (the receiver is gone for good)
+disables the sink in the store: its events wait in the outbox until an operator enables it, and
+a sink found disabled at start is not delivered to at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -55,9 +58,16 @@ class Deliverer:
         self._attempt = 0
         self.stats = DeliveryStats()
         self.wake = asyncio.Event()
+        self.disabled: str | None = None  # why the sink is disabled, once it is
+        self._checked = False
 
     async def drain(self) -> float | None:
-        """Deliver until the outbox is empty (None) or the sink asks to wait (seconds)."""
+        """Deliver until the outbox is empty (None) or the sink asks to wait (seconds; infinite
+        while the sink is disabled and events wait for it)."""
+        if not self._checked:
+            await self._check_disabled()
+        if self.disabled is not None:
+            return await self._parked()
         while True:
             batch = await self._store.pending(self.sink.name, self._batch_size)
             if not batch:
@@ -71,6 +81,9 @@ class Deliverer:
                 if outcome.kind == "delivered":
                     await self._store.mark_delivered(self.sink.name, event.seq)
                     self.stats.delivered += 1
+                elif outcome.kind == "disabled":
+                    await self._disable(outcome.reason)
+                    return await self._parked()
                 elif outcome.final:
                     await self._store.dead_letter(
                         self.sink.name, event, outcome.reason, kind=outcome.kind
@@ -88,6 +101,28 @@ class Deliverer:
             if len(outcomes) < len(batch):
                 return self._failed("the sink stopped part-way through a batch", None)
             self._recovered()
+
+    async def _check_disabled(self) -> None:
+        status = await self._store.status()
+        mine = [s for s in status.sinks if s.name == self.sink.name]
+        self._checked = True
+        if mine and mine[0].disabled:
+            self.disabled = mine[0].disabled_reason or "disabled"
+            log.error("sink.disabled", sink=self.sink.name, reason=self.disabled, at_start=True)
+
+    async def _disable(self, reason: str) -> None:
+        await self._store.disable_sink(self.sink.name, reason)
+        self.disabled = reason
+        log.error(
+            "sink.disabled",
+            sink=self.sink.name,
+            reason=reason,
+            hint="events wait in the outbox until the sink is enabled again",
+        )
+
+    async def _parked(self) -> float | None:
+        """A disabled sink: nothing to wait for when its outbox is empty, else forever."""
+        return math.inf if await self._store.outbox_depth(self.sink.name) else None
 
     def _failed(self, reason: str, retry_after: float | None) -> float:
         self.stats.failures += 1
@@ -117,6 +152,8 @@ class Deliverer:
         while not stop.is_set():
             self.wake.clear()
             wait = await self.drain()
+            if self.disabled is not None:
+                return
             sleeper = asyncio.ensure_future(self._clock.sleep(wait if wait is not None else 3600))
             waiters = [sleeper, asyncio.ensure_future(stop.wait())]
             if wait is None:
