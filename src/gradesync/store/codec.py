@@ -52,8 +52,12 @@ async def count(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) 
     return int(await scalar(db, sql, params) or 0)
 
 
+# One encoder for every row: ``json.dumps`` with options builds a new encoder on each call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dump_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def model_json(model: BaseModel) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from gradesync.models import Category, Column, Course, Membership
 
@@ -24,10 +24,12 @@ DeadLetterKind = Literal["dead", "rejected", "unmapped"]
 DEAD_LETTER_KINDS: tuple[DeadLetterKind, ...] = ("dead", "rejected", "unmapped")
 
 
-@dataclass(frozen=True, slots=True)
-class StoredGrade:
+class StoredGrade(NamedTuple):
     """The snapshot of one grade. An empty ``digest`` (and empty ``content``) is a tombstone:
-    the grade is gone but its ``version`` lives on, so later event ids stay unique."""
+    the grade is gone but its ``version`` lives on, so later event ids stay unique.
+
+    A named tuple rather than a dataclass: snapshots are built by the hundred thousand, and a
+    tuple is built in half the time."""
 
     course_id: str
     column_id: str

@@ -25,18 +25,13 @@ import structlog
 
 from gradesync.clock import Clock, SystemClock
 from gradesync.errors import StateError
-from gradesync.models import Category, Column, Course
-from gradesync.store import outbox
+from gradesync.models import Course
+from gradesync.store import outbox, reads
 from gradesync.store.codec import (
     CYCLE_COLUMNS,
-    count,
-    cursor_from_row,
     cycle_from_row,
     grade_from_row,
     iso_or_none,
-    membership_from_row,
-    parse_time,
-    scalar,
 )
 from gradesync.store.protocol import (
     CourseStatus,
@@ -186,39 +181,8 @@ class SQLiteStateStore:
         return {course.id: course for course in courses}
 
     async def structure(self, course_id: str) -> CourseStructure:
-        key = (course_id,)
         async with self._snapshot(f"reading course {course_id}") as db:
-            columns = await db.execute_fetchall(
-                "SELECT data FROM columns WHERE course_id = ? ORDER BY position", key
-            )
-            cursors = await db.execute_fetchall(
-                "SELECT column_id, change_index, full_read_at FROM cursors WHERE course_id = ?",
-                key,
-            )
-            members = await db.execute_fetchall(
-                "SELECT user_id, membership_id, child_course_id, role, available, external_id,"
-                " user_name, student_id FROM memberships WHERE course_id = ?",
-                key,
-            )
-            categories = await db.execute_fetchall(
-                "SELECT data FROM categories WHERE course_id = ?", key
-            )
-            refreshed = list(
-                await db.execute_fetchall(
-                    "SELECT memberships_refreshed_at, categories_refreshed_at FROM courses"
-                    " WHERE id = ?",
-                    key,
-                )
-            )
-        members_at, categories_at = refreshed[0] if refreshed else (None, None)
-        return CourseStructure(
-            columns={c.id: c for c in (Column.model_validate_json(d) for (d,) in columns)},
-            cursors={row[0]: cursor_from_row(row[1:]) for row in cursors},
-            memberships={row[0]: membership_from_row(course_id, row) for row in members},
-            memberships_refreshed_at=parse_time(members_at),
-            categories={c.id: c for c in (Category.model_validate_json(d) for (d,) in categories)},
-            categories_refreshed_at=parse_time(categories_at),
-        )
+            return await reads.structure(db, course_id)
 
     async def grades(self, course_id: str, column_id: str) -> dict[str, StoredGrade]:
         async with self._snapshot(f"reading grades of {course_id}/{column_id}") as db:
@@ -336,57 +300,12 @@ class SQLiteStateStore:
         return [cycle_from_row(row) for row in rows]
 
     async def course_status(self, *, include_unselected: bool = False) -> list[CourseStatus]:
-        where = "" if include_unselected else "WHERE c.selected = 1"
         async with self._snapshot("reading course status") as db:
-            rows = await db.execute_fetchall(
-                "SELECT c.id, json_extract(c.data, '$.name'), c.selected, s.last_success,"
-                " s.last_error, s.last_error_at, s.error_since, s.next_due,"
-                " (SELECT count(*) FROM columns k WHERE k.course_id = c.id),"
-                " (SELECT count(*) FROM grades g WHERE g.course_id = c.id AND g.digest != '')"
-                f" FROM courses c LEFT JOIN course_status s ON s.course_id = c.id {where}"
-                " ORDER BY c.id"
-            )
-        return [
-            CourseStatus(
-                course_id=row[0],
-                name=row[1],
-                selected=bool(row[2]),
-                last_success=parse_time(row[3]),
-                last_error=row[4],
-                last_error_at=parse_time(row[5]),
-                error_since=parse_time(row[6]),
-                next_due=parse_time(row[7]),
-                columns=row[8],
-                grades=row[9],
-            )
-            for row in rows
-        ]
+            return await reads.course_status(db, include_unselected=include_unselected)
 
     async def status(self) -> StoreStatus:
         async with self._snapshot("reading status") as db:
-            version = await scalar(db, "PRAGMA user_version")
-            courses = await count(db, "SELECT count(*) FROM courses WHERE selected = 1")
-            columns = await count(db, "SELECT count(*) FROM columns")
-            grades = await count(db, "SELECT count(*) FROM grades WHERE digest != ''")
-            events = await count(db, "SELECT count(*) FROM outbox")
-            last_seq = await count(db, "SELECT max(seq) FROM outbox")
-            sinks = await outbox.sink_statuses(db)
-            last = list(
-                await db.execute_fetchall(
-                    f"SELECT {CYCLE_COLUMNS} FROM cycles ORDER BY n DESC LIMIT 1"
-                )
-            )
-        return StoreStatus(
-            path=str(self.path),
-            schema_version=int(version),
-            courses=courses,
-            columns=columns,
-            grades=grades,
-            events=events,
-            last_seq=last_seq,
-            sinks=sinks,
-            last_cycle=cycle_from_row(last[0]) if last else None,
-        )
+            return await reads.status(db, str(self.path))
 
     async def backup(self, dest_path: str | Path) -> None:
         """Copy the state to ``dest_path`` with SQLite's online backup, in one step from a
