@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from tests.e2e_support import gradesync, simulator_process, write_config
 
 pytestmark = pytest.mark.slow

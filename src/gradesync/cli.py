@@ -32,6 +32,9 @@ EXIT_INCOMPLETE = 3
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("gradesync.commands.run", "the daemon: pull cycles forever, deliver events"),
     "once": ("gradesync.commands.once", "one cycle over every selected course, deliver, exit"),
+    "demo": ("gradesync.commands.demo", "run the daemon against the built-in simulator"),
+    "status": ("gradesync.commands.status", "what the state holds: courses, cursors, sinks"),
+    "check": ("gradesync.commands.check", "validate the configuration and the credentials"),
     "simulate": ("gradesync.simulator.command", "serve the built-in Learn REST API simulator"),
 }
 

@@ -20,7 +20,7 @@ from gradesync.sinks.base import Sink
 from gradesync.sinks.delivery import Deliverer
 from gradesync.sinks.file import FileSink
 from gradesync.store import SQLiteStateStore, StateStore
-from gradesync.sync.cycle import CourseResult, SyncOptions, Syncer
+from gradesync.sync.cycle import CourseResult, Syncer, SyncOptions
 from gradesync.sync.selection import Selection
 
 log = structlog.get_logger("gradesync.daemon")
@@ -140,6 +140,15 @@ class Runtime:
                     break
                 await self.clock.sleep(wait)
         return done
+
+
+@asynccontextmanager
+async def open_store(
+    settings: Settings, *, clock: Clock | None = None
+) -> AsyncIterator[StateStore]:
+    """The state store alone, for commands that only read or mend the state."""
+    async with SQLiteStateStore(settings.state.path, clock=clock) as store:
+        yield store
 
 
 @asynccontextmanager

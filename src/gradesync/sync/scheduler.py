@@ -10,6 +10,7 @@ committed nothing, so nothing is lost: it is read again next time).
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -127,12 +128,14 @@ class Scheduler:
                 for _, course_id in due[: self.options.concurrency - len(running)]:
                     task = asyncio.create_task(self._run_course(self.courses[course_id]))
                     running[course_id] = task
-                    task.add_done_callback(lambda _t, cid=course_id: self._finished(running, cid))
+                    task.add_done_callback(functools.partial(self._finished, running, course_id))
                 await self._wait(stop, running)
         finally:
             await self._drain(running)
 
-    def _finished(self, running: dict[str, asyncio.Task[None]], course_id: str) -> None:
+    def _finished(
+        self, running: dict[str, asyncio.Task[None]], course_id: str, _: asyncio.Task[None]
+    ) -> None:
         task = running.pop(course_id, None)
         if task is not None and not task.cancelled() and task.exception() is not None:
             log.error("course.crashed", course_id=course_id, error=repr(task.exception()))

@@ -1,0 +1,127 @@
+"""``gradesync status``: what the state holds, as a readable table or as JSON for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from datetime import datetime
+from typing import Any
+
+from gradesync.commands.common import add_config_argument, load
+from gradesync.daemon import open_store
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+async def main(args: argparse.Namespace) -> int:
+    settings = load(args)
+    async with open_store(settings) as store:
+        status = await store.status()
+        courses = await store.course_status()
+        dead = await store.dead_letters()
+    if args.json:
+        print(
+            json.dumps(
+                _plain(
+                    {
+                        "state": dataclasses.asdict(status),
+                        "courses": [dataclasses.asdict(c) for c in courses],
+                        "dead_letters": [dataclasses.asdict(d) for d in dead],
+                    }
+                ),
+                indent=2,
+            )
+        )
+        return 0
+    print(
+        f"state {status.path} (schema {status.schema_version}): {status.courses} courses, "
+        f"{status.columns} columns, {status.grades} grades, {status.events} events"
+    )
+    if status.last_cycle:
+        c = status.last_cycle
+        print(
+            f"last cycle: {c.course_id} at {_when(c.finished or c.started)} "
+            f"{'ok' if c.ok else 'failed: ' + (c.error or '')}"
+        )
+    print()
+    print(
+        _table(
+            [
+                "course",
+                "name",
+                "columns",
+                "grades",
+                "last success",
+                "failing since",
+                "next due",
+                "last error",
+            ],
+            [
+                [
+                    c.course_id,
+                    (c.name or "")[:30],
+                    str(c.columns),
+                    str(c.grades),
+                    _when(c.last_success),
+                    _when(c.error_since),
+                    _when(c.next_due),
+                    (c.last_error or "")[:60],
+                ]
+                for c in courses
+            ],
+        )
+    )
+    print()
+    print(
+        _table(
+            ["sink", "delivered to", "outbox depth", "dead", "rejected", "unmapped", "state"],
+            [
+                [
+                    s.name,
+                    str(s.position),
+                    str(s.depth),
+                    str(s.dead),
+                    str(s.rejected),
+                    str(s.unmapped),
+                    f"DISABLED: {s.disabled_reason}" if s.disabled else "active",
+                ]
+                for s in status.sinks
+            ],
+        )
+    )
+    if dead:
+        print()
+        print(
+            _table(
+                ["sink", "kind", "event", "when", "reason"],
+                [[d.sink, d.kind, d.event_id[:12], _when(d.at), d.reason[:70]] for d in dead[-20:]],
+            )
+        )
+    return 0
