@@ -1,7 +1,8 @@
 """The command line: the only place with asyncio.run, signal handlers, exit codes and log set-up.
 
 Each command lives in a module with ``add_arguments(parser)`` and either ``async def
-main(args) -> int`` (run here under asyncio) or ``run(args) -> int``.
+main(args) -> int`` (run here under asyncio) or ``run(args) -> int``; only the module of the
+command that runs is imported.
 """
 
 from __future__ import annotations
@@ -39,16 +40,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the ``selected`` command's module is imported to add its options."""
     parser = argparse.ArgumentParser(
         prog="gradesync", description="Keep other systems up to date with the grades in Learn."
     )
     parser.add_argument("--version", action="version", version=f"gradesync {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(command_parser)
+        if name == selected:
+            importlib.import_module(module_name).add_arguments(command_parser)
         command_parser.set_defaults(_module=module_name)
     return parser
 
@@ -72,7 +74,9 @@ async def _run_async(module: Any, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    selected = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(selected).parse_args(argv)
     module = importlib.import_module(args._module)
     try:
         if hasattr(module, "main"):
