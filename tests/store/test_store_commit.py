@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 
 import pytest
 from tests.store.store_builders import COURSE, column, event, events_unit, grade
@@ -60,6 +62,11 @@ def big_unit(clock: ManualClock, grades: list[StoredGrade], *events: NewEvent) -
 
 def many_grades(count: int) -> list[StoredGrade]:
     return [grade("_1_1", f"_{n}_1", float(n % 100), change_index=n) for n in range(count)]
+
+
+def journal_mode(store: SQLiteStateStore) -> str:
+    with closing(sqlite3.connect(store.path)) as db:
+        return str(db.execute("PRAGMA journal_mode").fetchone()[0])
 
 
 async def assert_untouched(store: SQLiteStateStore) -> None:
@@ -133,6 +140,7 @@ async def test_readers_see_the_last_commit_while_a_commit_is_running(
     finally:
         gate.release.set()
     assert await writing == 1
+    assert journal_mode(store) == "wal"
     after = await store.grades(COURSE, "_1_1")
     assert len(after) == 2000 and after[before[0].user_id].version == 2
     assert [e.id for e in await store.pending(SINK, 10)] == ["e0", "e1"]

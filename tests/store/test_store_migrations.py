@@ -128,3 +128,16 @@ async def test_a_missing_directory_is_a_state_error_naming_the_path(
     with pytest.raises(StateError, match="unable to open") as caught:
         await SQLiteStateStore(path, clock=clock).open()
     assert str(path) in str(caught.value)
+
+
+async def test_a_current_file_opens_while_another_process_is_writing(
+    db_path: Path, clock: ManualClock
+) -> None:
+    async with SQLiteStateStore(db_path, clock=clock) as store:
+        await store.save_courses([course()], selected_ids={COURSE})
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE courses SET last_seen = last_seen")
+        async with SQLiteStateStore(db_path, clock=clock, busy_timeout=0.05) as reader:
+            assert set(await reader.courses()) == {COURSE}
+        other.execute("ROLLBACK")

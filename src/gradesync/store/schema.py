@@ -154,26 +154,39 @@ async def _pragma(db: aiosqlite.Connection, name: str) -> int:
     return int(rows[0][0])
 
 
+async def _check(db: aiosqlite.Connection, path: str, known: int) -> tuple[int, int]:
+    """The file's schema version and application id, once it is sure the file is ours and not
+    from a newer gradesync."""
+    version = await _pragma(db, "user_version")
+    application_id = await _pragma(db, "application_id")
+    if application_id not in (0, APPLICATION_ID):
+        raise StateError(f"{path} is not a gradesync state file (another program's SQLite)")
+    if version == 0 and application_id == 0:
+        tables = list(await db.execute_fetchall("SELECT name FROM sqlite_master LIMIT 1"))
+        if tables:
+            raise StateError(f"{path} is not a gradesync state file (it holds other tables)")
+    if version > known:
+        raise StateError(
+            f"{path} has state schema version {version}, newer than the {known} this "
+            "gradesync knows: upgrade gradesync, or point the state path at another file"
+        )
+    return version, application_id
+
+
 async def migrate(
     db: aiosqlite.Connection, path: str, steps: Sequence[Migration] = MIGRATIONS
 ) -> int:
     """Bring the file behind ``db`` (in autocommit mode) to ``len(steps)``; returns the version
-    it had. Refuses a file that is not ours or that a newer gradesync wrote."""
+    it had. Refuses a file that is not ours or that a newer gradesync wrote.
+
+    A file already current is only read, so opening it never waits for another process's
+    write; an upgrade takes the write lock and checks again, in case another process won."""
+    version, application_id = await _check(db, path, len(steps))
+    if version == len(steps) and application_id == APPLICATION_ID:
+        return version
     await db.execute("BEGIN IMMEDIATE")
     try:
-        version = await _pragma(db, "user_version")
-        application_id = await _pragma(db, "application_id")
-        if application_id not in (0, APPLICATION_ID):
-            raise StateError(f"{path} is not a gradesync state file (another program's SQLite)")
-        if version == 0 and application_id == 0:
-            tables = list(await db.execute_fetchall("SELECT name FROM sqlite_master LIMIT 1"))
-            if tables:
-                raise StateError(f"{path} is not a gradesync state file (it holds other tables)")
-        if version > len(steps):
-            raise StateError(
-                f"{path} has state schema version {version}, newer than the {len(steps)} this "
-                "gradesync knows: upgrade gradesync, or point the state path at another file"
-            )
+        version, application_id = await _check(db, path, len(steps))
         for number, step in enumerate(steps[version:], start=version + 1):
             for statement in step.statements:
                 await db.execute(statement)

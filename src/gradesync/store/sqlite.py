@@ -105,6 +105,8 @@ class SQLiteStateStore:
                 if str(rows[0][0]).lower() != "wal":
                     log.warning("state.no_wal", path=str(self.path), journal_mode=rows[0][0])
                 await db.execute("PRAGMA synchronous = NORMAL")
+                # The WAL keeps its largest size after a checkpoint; cap what it leaves behind.
+                await db.execute(f"PRAGMA journal_size_limit = {64 * 1024 * 1024}")
                 await db.execute("PRAGMA foreign_keys = ON")
             else:
                 await db.execute("PRAGMA query_only = ON")
