@@ -21,6 +21,7 @@ from gradesync.simulator.world import World
 
 PREFIX = "/learn/api/public/"
 VERSION = {"learn": {"major": 3900, "minor": 68, "patch": 0, "build": "rel.68+simulator"}}
+V3_ONLY_COURSE_FIELDS = frozenset({"modified", "allowObservers", "closedComplete"})
 COURSE_SORTS = ("courseId", "name", "externalId", "created", "modified")
 
 
@@ -177,7 +178,10 @@ class LearnApi:
                 "created": child.body["created"],
             }
             if "childCourse" in expand:
-                body["childCourse"] = child.body
+                # A v1 Course: the v3 body without the properties v1 does not have.
+                body["childCourse"] = {
+                    k: v for k, v in child.body.items() if k not in V3_ONLY_COURSE_FIELDS
+                }
             rows.append(body)
         return _json(paged(request, rows, maximum=100))
 
