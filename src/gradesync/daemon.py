@@ -19,6 +19,8 @@ from gradesync.learn import LearnClient, LearnSettings
 from gradesync.sinks.base import Sink
 from gradesync.sinks.delivery import Deliverer
 from gradesync.sinks.file import FileSink
+from gradesync.sinks.sis import GradesJourneySink, UpsertSink
+from gradesync.sinks.webhook import WebhookSink
 from gradesync.store import SQLiteStateStore, StateStore
 from gradesync.sync.cycle import CourseResult, Syncer, SyncOptions
 from gradesync.sync.selection import Selection
@@ -71,11 +73,15 @@ def sync_options(settings: Settings) -> SyncOptions:
     )
 
 
-def build_sink(cfg: Any) -> Sink:
+def build_sink(cfg: Any, clock: Clock | None = None) -> Sink:
     """One sink from its config section (a union on ``type``)."""
     if cfg.type == "file":
         return FileSink(cfg.path, name=cfg.name, fsync=cfg.fsync)
-    raise NotImplementedError(f"sink type {cfg.type!r} is not available in this version")
+    if cfg.type == "webhook":
+        return WebhookSink(cfg, clock=clock)
+    if cfg.protocol == "gradesjourney":
+        return GradesJourneySink(cfg, clock=clock)
+    return UpsertSink(cfg, clock=clock)
 
 
 @dataclass

@@ -23,6 +23,7 @@ import structlog
 
 from gradesync.clock import Clock, SystemClock
 from gradesync.config.sinks import WebhookSinkConfig
+from gradesync.config.values import format_duration
 from gradesync.sinks.base import HttpAnswer, Outcome, retriable_status, retry_after_seconds
 from gradesync.store import OutboxEvent
 
@@ -109,7 +110,8 @@ class WebhookSink:
             if now - event.time <= max_age:
                 outcomes.append(Outcome.retry(answer.detail, answer.retry_after))
                 break
-            outcomes.append(Outcome.dead(f"still failing after max_age {max_age}: {answer.detail}"))
+            age = format_duration(max_age)
+            outcomes.append(Outcome.dead(f"still failing after max_age {age}: {answer.detail}"))
         return outcomes
 
     async def _post(self, chunk: Sequence[OutboxEvent]) -> HttpAnswer:
