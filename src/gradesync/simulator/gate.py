@@ -73,7 +73,7 @@ class Tokens:
         body = {
             "access_token": self._token,
             "token_type": "bearer",
-            "expires_in": int(self._expires_at - now),
+            "expires_in": round(self._expires_at - now),
         }
         return web.json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
