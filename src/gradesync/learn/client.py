@@ -25,9 +25,17 @@ from gradesync.learn import endpoints as ep
 from gradesync.learn.auth import TokenManager
 from gradesync.learn.budget import Budget
 from gradesync.learn.endpoints import Endpoint, learn_time
-from gradesync.learn.http import Response, RetryPolicy, Transport, classify, decode_json, retrying
+from gradesync.learn.http import (
+    Response,
+    RetryPolicy,
+    Transport,
+    check_body,
+    classify,
+    decode_json,
+    retrying,
+)
 from gradesync.learn.metrics import Metrics
-from gradesync.learn.paging import parse_item, parse_items, walk
+from gradesync.learn.paging import parse_item, walk
 from gradesync.learn.settings import LearnSettings
 from gradesync.models import (
     GRADE_CONTENT_FIELDS,
@@ -246,19 +254,21 @@ class LearnClient:
         if limit is not None:
             query = {**query, "limit": str(limit)}
 
-        async def fetch(url: URL) -> Any:
-            return await self._get_json(endpoint, url)
+        async def fetch(url: URL) -> bytes:
+            response = await self._retry(endpoint, lambda: self._authorized(endpoint, url))
+            return check_body(endpoint, response) or b""
 
         pages = walk(
             fetch,
             self._url(endpoint, ids, query),
+            model,
             endpoint=endpoint,
             base_url=self.settings.base_url,
             max_pages=self.settings.max_pages,
         )
-        async for results in pages:
-            for item in parse_items(endpoint, model, results):
-                yield item
+        async for rows in pages:
+            for row in rows:
+                yield row
 
     async def _get_json(self, endpoint: Endpoint, url: URL, *, empty_ok: bool = False) -> Any:
         response = await self._retry(endpoint, lambda: self._authorized(endpoint, url))

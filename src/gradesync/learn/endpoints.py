@@ -6,7 +6,7 @@ concrete URL: a template carries no ids, no query string and nothing secret.
 
 from __future__ import annotations
 
-import re
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,9 +16,8 @@ from yarl import URL
 
 API_ROOT = "/learn/api/public/"
 
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
-
+@functools.lru_cache(maxsize=8192)
 def encode_id(value: str) -> str:
     """One path segment: ``externalId:a/b c`` becomes ``externalId:a%2Fb%20c``.
 
@@ -28,9 +27,14 @@ def encode_id(value: str) -> str:
     return quote(value, safe=":")
 
 
+@functools.lru_cache(maxsize=1024)
+def _query_part(value: str) -> str:
+    return quote(value, safe=",:.")
+
+
 def encode_query(params: Mapping[str, str]) -> str:
     """A query string whose commas (``fields``) and colons (``externalId:``) stay readable."""
-    return "&".join(f"{quote(k, safe='.')}={quote(v, safe=',:.')}" for k, v in params.items())
+    return "&".join(f"{_query_part(k)}={_query_part(v)}" for k, v in params.items())
 
 
 def learn_time(value: datetime) -> str:
@@ -59,8 +63,7 @@ class Endpoint:
         query: Mapping[str, str] | None = None,
     ) -> URL:
         """The full URL, ids encoded once by :func:`encode_id` and never touched again."""
-        ids = ids or {}
-        path = _PLACEHOLDER.sub(lambda m: encode_id(ids[m.group(1)]), self.template)
+        path = self.template.format_map({k: encode_id(v) for k, v in (ids or {}).items()})
         text = f"{base_url}{API_ROOT}{path}"
         if query:
             text += "?" + encode_query(query)

@@ -137,8 +137,9 @@ def classify(endpoint: Endpoint, response: Response, now: datetime) -> LearnErro
     return MalformedResponseError(f"{text} (unexpected status)", **where)
 
 
-def decode_json(endpoint: Endpoint, response: Response, *, empty_ok: bool = False) -> Any:
-    """The JSON body of a success; None for an empty one when ``empty_ok`` (204, blank 200)."""
+def check_body(endpoint: Endpoint, response: Response, *, empty_ok: bool = False) -> bytes | None:
+    """The body of a success if it claims to be JSON; None for an empty one when
+    ``empty_ok`` (204, blank 200)."""
     where: dict[str, Any] = {
         "method": endpoint.method,
         "endpoint": endpoint.template,
@@ -154,11 +155,24 @@ def decode_json(endpoint: Endpoint, response: Response, *, empty_ok: bool = Fals
             f"{response.content_type or 'none'!r}, not JSON",
             **where,
         )
+    return response.body
+
+
+def decode_json(endpoint: Endpoint, response: Response, *, empty_ok: bool = False) -> Any:
+    """The decoded JSON body of a success; None for an empty one when ``empty_ok``."""
+    body = check_body(endpoint, response, empty_ok=empty_ok)
+    if body is None:
+        return None
     try:
-        return json.loads(response.body)
+        return json.loads(body)
     except ValueError as exc:
         detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-        raise MalformedResponseError(f"{endpoint}: invalid JSON ({detail})", **where) from exc
+        raise MalformedResponseError(
+            f"{endpoint}: invalid JSON ({detail})",
+            method=endpoint.method,
+            endpoint=endpoint.template,
+            status=response.status,
+        ) from exc
 
 
 @dataclass(frozen=True)
