@@ -20,7 +20,7 @@ from gradesync.learn import LearnClient, LearnSettings
 from gradesync.models import Course, Grade
 from gradesync.simulator import World, WorldSpec, serve
 from gradesync.store import SQLiteStateStore
-from gradesync.sync.cycle import SyncOptions, Syncer
+from gradesync.sync.cycle import Syncer, SyncOptions
 from gradesync.sync.selection import Selection
 
 GRADE_PAGE = 100
