@@ -17,10 +17,12 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+from gradesync import logs
 from gradesync.learn import LearnClient, LearnSettings
 
 START_TIMEOUT = 60.0
@@ -36,7 +38,10 @@ def simulator(args: argparse.Namespace) -> Iterator[dict[str, str]]:
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
-        yield _connection_lines(process)
+        connection = _connection_lines(process)
+        # Keep reading what else it prints, so a full pipe never stalls the simulator.
+        threading.Thread(target=process.stdout.read, daemon=True).start()  # type: ignore[union-attr]
+        yield connection
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -119,6 +124,7 @@ def main() -> None:
     parser.add_argument("--columns", type=int, default=10)
     parser.add_argument("--students", type=int, default=40)
     args = parser.parse_args()
+    logs.configure("warning", stream=sys.stderr)  # stdout carries the one JSON line
     with simulator(args) as connection:
         result = asyncio.run(measure(connection, args))
     print(json.dumps(result))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -130,3 +131,15 @@ def test_settings_never_show_the_secret() -> None:
     assert SECRET not in repr(settings)
     assert SECRET not in str(settings)
     assert SECRET not in json.dumps(settings.model_dump(mode="json"))
+
+
+async def test_a_session_handed_in_is_used_and_left_open(
+    server: tuple[TestServer, Seen], clock: JumpClock
+) -> None:
+    test_server, seen = server
+    settings = make_settings(base_url=str(test_server.make_url("")))
+    async with aiohttp.ClientSession() as session:
+        async with LearnClient(settings, clock=clock, session=session) as client:
+            [_ async for _ in client.categories("_1_1")]
+        assert not session.closed
+    assert seen.authorizations[-1] == "Bearer tok-A"

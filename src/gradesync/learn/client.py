@@ -108,7 +108,7 @@ class LearnClient:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                headers={"Accept": "application/json", "User-Agent": f"gradesync/{__version__}"},
+                headers={"User-Agent": f"gradesync/{__version__}"},
             )
         self._transport = Transport(
             self._session,
@@ -314,4 +314,4 @@ class LearnClient:
 
 
 def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
