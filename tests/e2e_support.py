@@ -53,6 +53,8 @@ def simulator_process(*options: str) -> Iterator[SimulatorProcess]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def write_config(

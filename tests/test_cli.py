@@ -6,12 +6,14 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e_support import simulator_process, write_config
 
 from gradesync.simulator import Simulator, World, WorldSpec, serve
 
@@ -164,3 +166,21 @@ async def test_config_comes_from_the_environment_variable(sim: Simulator, tmp_pa
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     assert b"credentials: ok" in out
+
+
+def test_simulate_and_once_give_schema_valid_events(tmp_path: Path, validate_event: Any) -> None:
+    with simulator_process("--seed", "9", "--courses", "4", "--students", "5") as process:
+        config = write_config(
+            tmp_path / "config.toml", process, tmp_path / "state.db", tmp_path / "events.jsonl"
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "gradesync", "once", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    events = events_in(tmp_path / "events.jsonl")
+    assert events
+    for event in events:
+        validate_event(event)
