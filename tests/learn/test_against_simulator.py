@@ -312,3 +312,29 @@ async def test_a_spent_daily_quota_fails_fast_until_it_refills(world: World) -> 
         fast.value.retry_after is not None and 0 < fast.value.retry_after <= spent.value.retry_after
     )
     assert version.learn is not None
+
+
+async def test_the_counters_agree_with_what_the_server_saw(world: World) -> None:
+    async with (
+        serve(world, faults=Faults(rate_5xx=0.2, seed=11)) as sim,
+        LearnClient(sim_settings(sim, max_retries=10), clock=JumpClock()) as client,
+    ):
+        async for course in client.courses():
+            [m async for m in client.memberships(course.id)]
+            [c async for c in client.children(course.id)]
+            async for column in client.columns(course.id):
+                await client.last_changed(course.id, column.id)
+        await client.course(PARENT)
+        snapshot = client.metrics.snapshot()
+        served = {
+            endpoint: {str(status): n for status, n in counts.items()}
+            for endpoint, counts in sim.stats.by_endpoint().items()
+        }
+    assert snapshot["responses"] == served
+    assert served["v1/courses/{courseId}/children"]["400"] == len(world.course_ids()) - 1
+    server_errors = sum(n for counts in served.values() for s, n in counts.items() if s >= "500")
+    assert sum(snapshot["retries"].values()) == server_errors > 0
+    last_changed = "v2/courses/{courseId}/gradebook/columns/{columnId}/users/lastChanged"
+    latency = snapshot["latency"][last_changed]
+    assert latency["count"] == sum(served[last_changed].values())
+    assert 0 < latency["p50_s"] <= latency["p95_s"] <= latency["max_s"]
