@@ -95,6 +95,18 @@ def test_removed_student_vanishes_without_moving_any_change_index() -> None:
         world.grade(course, column, user)
 
 
+def test_users_are_named_by_primary_external_id_or_user_name() -> None:
+    world = World(SMALL)
+    course, column, user = _graded(world)
+    member = next(m for m in world.memberships(course) if m.user_id == user)
+    body = world.user(world.user_index(user))
+    assert member.course_role_id == "Student"
+    for ref in (f"externalId:{body['externalId']}", f"userName:{body['userName']}"):
+        assert world.grade(course, column, ref) == world.grade(course, column, user)
+    with pytest.raises(NotFound):
+        world.user_index("externalId:STU9999999")
+
+
 def test_added_and_deleted_columns() -> None:
     world = World(SMALL)
     course, column, _ = _graded(world)

@@ -16,7 +16,7 @@ from gradesync.simulator.app import (
     SimState,
     create_app,
 )
-from gradesync.simulator.faults import Faults, Stats
+from gradesync.simulator.faults import Dice, Faults, Stats
 from gradesync.simulator.world import World
 
 
@@ -40,8 +40,11 @@ class Simulator:
 
     @faults.setter
     def faults(self, new: Faults) -> None:
+        reseed = new.seed != self._state.faults.seed
         for name in Faults.model_fields:
             setattr(self._state.faults, name, getattr(new, name))
+        if reseed:
+            self._state.dice = Dice(new.seed)
 
     @property
     def stats(self) -> Stats:
@@ -59,7 +62,6 @@ class Simulator:
 @asynccontextmanager
 async def serve(
     world: World,
-    *,
     faults: Faults | None = None,
     clock: Clock | None = None,
     host: str = "127.0.0.1",

@@ -63,6 +63,8 @@ class Member:
 
 @dataclass(slots=True)
 class CourseState:
+    """One course: its CourseV2 body, its place in a cross-listed set, and what was changed."""
+
     index: int
     body: dict[str, Any]
     parent: int | None = None
