@@ -14,17 +14,19 @@ import base64
 import hashlib
 import json
 import signal
+import ssl
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
 
 from aiohttp import web
 
-from gradesync.store import NewEvent, OutboxEvent
+from gradesync.models import Course
+from gradesync.store import NewEvent, OutboxEvent, StateStore, UnitOfWork
 
-Answer = tuple[int, float | None]  # a scripted failure: status and Retry-After seconds
+Answer = tuple[int, float | None]  # a scripted answer: status and Retry-After seconds
 
 
 class _Server:
@@ -35,14 +37,15 @@ class _Server:
         self.app.router.add_get("/_stats", self._stats)
         self.url = ""
         self._runner: web.AppRunner | None = None
-        self._failures: deque[Answer] = deque()
+        self._answers: deque[Answer] = deque()
         self._down: Answer | None = None
 
-    async def start(self, port: int = 0) -> Self:
+    async def start(self, port: int = 0, *, ssl_context: ssl.SSLContext | None = None) -> Self:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        await web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=ssl_context).start()
+        scheme = "https" if ssl_context else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._runner.addresses[0][1]}"
         return self
 
     async def stop(self) -> None:
@@ -56,9 +59,9 @@ class _Server:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def fail(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
-        """Answer the next ``times`` requests with ``status``."""
-        self._failures.extend([(status, retry_after)] * times)
+    def answer(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
+        """Answer the next ``times`` requests with ``status`` (queued after earlier calls)."""
+        self._answers.extend([(status, retry_after)] * times)
 
     def outage(self, status: int = 503, *, retry_after: float | None = None) -> None:
         """Answer every request with ``status`` until :meth:`recover`."""
@@ -66,15 +69,17 @@ class _Server:
 
     def recover(self) -> None:
         self._down = None
-        self._failures.clear()
+        self._answers.clear()
 
     def _scripted(self) -> web.Response | None:
-        answer = self._failures.popleft() if self._failures else self._down
+        answer = self._answers.popleft() if self._answers else self._down
         if answer is None:
             return None
         status, wait = answer
         headers = {"Retry-After": f"{wait:g}"} if wait is not None else {}
-        return web.json_response({"message": "scripted failure"}, status=status, headers=headers)
+        return web.json_response(
+            {"message": f"scripted answer {status}"}, status=status, headers=headers
+        )
 
     def stats(self) -> dict[str, int]:
         return {}
@@ -397,6 +402,16 @@ def new_event(event: dict[str, Any]) -> NewEvent:
     when = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
     payload = json.dumps(event, separators=(",", ":"))
     return NewEvent(event["id"], event["type"], event["subject"], "_1_1", when, payload)
+
+
+async def fill_outbox(
+    store: StateStore, events: Sequence[dict[str, Any]], chunk: int = 1000
+) -> None:
+    """Commit ``events`` to the outbox as a sync cycle of course ``_1_1`` would."""
+    await store.save_courses([Course(id="_1_1")], selected_ids={"_1_1"})
+    for start in range(0, len(events), chunk):
+        part = [new_event(e) for e in events[start : start + chunk]]
+        await store.commit(UnitOfWork(course_id="_1_1", events=part))
 
 
 def outbox_event(event: dict[str, Any], seq: int) -> OutboxEvent:

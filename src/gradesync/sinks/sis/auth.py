@@ -1,14 +1,15 @@
 """How the SIS sink proves who it is: a static bearer token or OAuth2 client credentials.
 
 A client-credentials token is asked for on first use, kept until shortly before it expires,
-and asked for again when the SIS answers 401. The token request uses HTTP Basic
-authentication (RFC 6749 section 2.3.1). Neither the token nor the secret is ever logged or
+and asked for again when the SIS answers 401. The token request sends the client id and secret
+with HTTP Basic authentication (RFC 6749 section 2.3.1), as Learn's own token endpoint takes them. Neither the token nor the secret is ever logged or
 put into a message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import aiohttp
 import structlog
@@ -59,10 +60,11 @@ class SisAuth:
         oauth = self._oauth
         assert oauth is not None
         path = "/" + oauth.token_url.split("://", 1)[-1].partition("/")[2]
-        auth = aiohttp.BasicAuth(oauth.client_id, oauth.client_secret.get_secret_value())
+        pair = f"{oauth.client_id}:{oauth.client_secret.get_secret_value()}".encode()
+        headers = {"Authorization": "Basic " + base64.b64encode(pair).decode()}
         try:
             async with session.post(
-                oauth.token_url, data={"grant_type": "client_credentials"}, auth=auth
+                oauth.token_url, data={"grant_type": "client_credentials"}, headers=headers
             ) as resp:
                 status = resp.status
                 wait = retry_after_seconds(resp.headers.get("Retry-After"), self._clock.now())
