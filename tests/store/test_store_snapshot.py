@@ -113,6 +113,15 @@ async def test_grades_round_trip_with_tombstones_and_versions(store: SQLiteState
     assert await store.grades(COURSE, "_9_1") == {}
 
 
+async def test_digests_come_back_exactly_as_given(store: SQLiteStateStore) -> None:
+    digests = ["00ff" * 8, "ABCDEF", "not hex at all", "abc", ""]
+    grades = [StoredGrade(COURSE, "_1_1", f"_{n}_1", {}, 0, d, 1) for n, d in enumerate(digests)]
+    await store.commit(UnitOfWork(course_id=COURSE, grade_upserts=grades))
+    read = await store.grades(COURSE, "_1_1")
+    assert [read[f"_{n}_1"].digest for n in range(len(digests))] == digests
+    assert (await store.status()).grades == 4  # the empty digest is a tombstone
+
+
 async def test_upsert_replaces_a_grade_and_delete_removes_it(store: SQLiteStateStore) -> None:
     await store.commit(
         UnitOfWork(course_id=COURSE, grade_upserts=[grade("_1_1", "_7_1"), grade("_1_1", "_8_1")])

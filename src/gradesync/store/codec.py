@@ -65,6 +65,20 @@ def model_json(model: BaseModel) -> str:
     return model.model_dump_json(by_alias=True, exclude_none=True)
 
 
+def pack_digest(digest: str) -> bytes | str:
+    """A hex digest as the bytes it spells (half the size; a tombstone's "" is b""), or as
+    text when bytes would not give back exactly the same string."""
+    try:
+        packed = bytes.fromhex(digest)
+    except ValueError:
+        return digest
+    return packed if packed.hex() == digest else digest
+
+
+def unpack_digest(stored: bytes | str) -> str:
+    return stored.hex() if isinstance(stored, bytes) else stored
+
+
 def grade_rows(course_id: str, grades: Iterable[StoredGrade]) -> Iterator[tuple[Any, ...]]:
     """Parameters for the grade upsert. Lazy: the writer's thread serialises while it inserts."""
     for grade in grades:
@@ -78,7 +92,7 @@ def grade_rows(course_id: str, grades: Iterable[StoredGrade]) -> Iterator[tuple[
             grade.user_id,
             grade.change_index,
             grade.version,
-            grade.digest,
+            pack_digest(grade.digest),
             dump_json(grade.content),
         )
 
@@ -86,7 +100,13 @@ def grade_rows(course_id: str, grades: Iterable[StoredGrade]) -> Iterator[tuple[
 def grade_from_row(course_id: str, column_id: str, row: Any) -> StoredGrade:
     user_id, change_index, version, digest, content = row
     return StoredGrade(
-        course_id, column_id, user_id, json.loads(content), change_index, digest, version
+        course_id,
+        column_id,
+        user_id,
+        json.loads(content),
+        change_index,
+        unpack_digest(digest),
+        version,
     )
 
 

@@ -60,7 +60,7 @@ async def course_status(
         "SELECT c.id, json_extract(c.data, '$.name'), c.selected, s.last_success,"
         " s.last_error, s.last_error_at, s.error_since, s.next_due,"
         " (SELECT count(*) FROM columns k WHERE k.course_id = c.id),"
-        " (SELECT count(*) FROM grades g WHERE g.course_id = c.id AND g.digest != '')"
+        " (SELECT count(*) FROM grades g WHERE g.course_id = c.id AND length(g.digest) > 0)"
         f" FROM courses c LEFT JOIN course_status s ON s.course_id = c.id {where}"
         " ORDER BY c.id"
     )
@@ -90,7 +90,7 @@ async def status(db: aiosqlite.Connection, path: str) -> StoreStatus:
         schema_version=int(await scalar(db, "PRAGMA user_version")),
         courses=await count(db, "SELECT count(*) FROM courses WHERE selected = 1"),
         columns=await count(db, "SELECT count(*) FROM columns"),
-        grades=await count(db, "SELECT count(*) FROM grades WHERE digest != ''"),
+        grades=await count(db, "SELECT count(*) FROM grades WHERE length(digest) > 0"),
         events=await count(db, "SELECT count(*) FROM outbox"),
         last_seq=await count(db, "SELECT max(seq) FROM outbox"),
         sinks=await outbox.sink_statuses(db),

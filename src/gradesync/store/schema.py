@@ -3,7 +3,8 @@
 ``PRAGMA user_version`` is the number of migrations applied. Migrations only ever get appended;
 opening a file moves it to the newest version in one transaction, so an upgrade either happens
 whole or not at all. Grade and structure tables are ``WITHOUT ROWID`` and keyed so that a
-column's or a course's rows are one contiguous range of the primary key.
+column's or a course's rows are one contiguous range of the primary key. A grade's digest is
+kept as the bytes its hex spells, and an empty one marks a tombstone.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 user_id TEXT NOT NULL,
                 change_index INTEGER NOT NULL,
                 version INTEGER NOT NULL CHECK (version >= 0),
-                digest TEXT NOT NULL,
+                digest BLOB NOT NULL,
                 content TEXT NOT NULL,
                 PRIMARY KEY (course_id, column_id, user_id)
             ) WITHOUT ROWID""",

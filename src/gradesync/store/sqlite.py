@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import aiosqlite
 import structlog
@@ -87,6 +87,7 @@ class SQLiteStateStore:
         if self._writer is not None:
             return
         try:
+            await asyncio.to_thread(_probe, self.path)
             self._writer = await self._connect(writer=True)
             await migrate(self._writer, str(self.path))
             self._reader = await self._connect(writer=False)
@@ -172,13 +173,23 @@ class SQLiteStateStore:
             finally:
                 await asyncio.shield(_end_transaction(db))
 
+    async def _fetch(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """One query on the reader; a single statement sees one commit without a transaction.
+        The lock keeps it out of another caller's snapshot, which may be older."""
+        if self._reader is None:
+            raise StateError(f"the state store {self.path} is not open")
+        async with self._read_lock:
+            try:
+                return list(await self._reader.execute_fetchall(sql, params))
+            except sqlite3.Error as exc:
+                raise self._fail(what, exc) from exc
+
     # -- the snapshot ------------------------------------------------------------------------
 
     async def courses(self) -> dict[str, Course]:
-        async with self._snapshot("reading courses") as db:
-            rows = await db.execute_fetchall(
-                "SELECT data FROM courses WHERE selected = 1 ORDER BY id"
-            )
+        rows = await self._fetch(
+            "reading courses", "SELECT data FROM courses WHERE selected = 1 ORDER BY id"
+        )
         courses = (Course.model_validate_json(data) for (data,) in rows)
         return {course.id: course for course in courses}
 
@@ -187,21 +198,21 @@ class SQLiteStateStore:
             return await reads.structure(db, course_id)
 
     async def grades(self, course_id: str, column_id: str) -> dict[str, StoredGrade]:
-        async with self._snapshot(f"reading grades of {course_id}/{column_id}") as db:
-            rows = await db.execute_fetchall(
-                "SELECT user_id, change_index, version, digest, content FROM grades"
-                " WHERE course_id = ? AND column_id = ?",
-                (course_id, column_id),
-            )
+        rows = await self._fetch(
+            f"reading grades of {course_id}/{column_id}",
+            "SELECT user_id, change_index, version, digest, content FROM grades"
+            " WHERE course_id = ? AND column_id = ?",
+            (course_id, column_id),
+        )
         return {row[0]: grade_from_row(course_id, column_id, row) for row in rows}
 
     async def course_grades(self, course_id: str) -> dict[str, dict[str, StoredGrade]]:
-        async with self._snapshot(f"reading grades of {course_id}") as db:
-            rows = await db.execute_fetchall(
-                "SELECT column_id, user_id, change_index, version, digest, content FROM grades"
-                " WHERE course_id = ? ORDER BY column_id, user_id",
-                (course_id,),
-            )
+        rows = await self._fetch(
+            f"reading grades of {course_id}",
+            "SELECT column_id, user_id, change_index, version, digest, content FROM grades"
+            " WHERE course_id = ? ORDER BY column_id, user_id",
+            (course_id,),
+        )
         out: dict[str, dict[str, StoredGrade]] = {}
         for row in rows:
             out.setdefault(row[0], {})[row[1]] = grade_from_row(course_id, row[0], row[1:])
@@ -294,11 +305,11 @@ class SQLiteStateStore:
 
     async def cycles(self, course_id: str | None = None, limit: int = 20) -> list[CycleRecord]:
         where, params = ("WHERE course_id = ?", [course_id]) if course_id else ("", [])
-        async with self._snapshot("reading the cycle log") as db:
-            rows = await db.execute_fetchall(
-                f"SELECT {CYCLE_COLUMNS} FROM cycles {where} ORDER BY n DESC LIMIT ?",
-                [*params, limit],
-            )
+        rows = await self._fetch(
+            "reading the cycle log",
+            f"SELECT {CYCLE_COLUMNS} FROM cycles {where} ORDER BY n DESC LIMIT ?",
+            [*params, limit],
+        )
         return [cycle_from_row(row) for row in rows]
 
     async def course_status(self, *, include_unselected: bool = False) -> list[CourseStatus]:
@@ -319,6 +330,12 @@ class SQLiteStateStore:
             await asyncio.to_thread(_backup, self.path, Path(dest_path), self._busy_ms)
         except sqlite3.Error as exc:
             raise self._fail(f"backing up to {dest_path}", exc) from exc
+
+
+def _probe(path: Path) -> None:
+    """Fail early and cleanly on a path SQLite cannot open (a missing directory, no rights):
+    a failed ``aiosqlite.connect`` leaves its worker thread to wind down on its own."""
+    sqlite3.connect(path).close()
 
 
 def _backup(source_path: Path, dest: Path, busy_ms: int) -> None:
