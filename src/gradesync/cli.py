@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("gradesync.commands.status", "what the state holds: courses, cursors, sinks"),
     "check": ("gradesync.commands.check", "validate the configuration and the credentials"),
     "simulate": ("gradesync.simulator.command", "serve the built-in Learn REST API simulator"),
+    "deadletters": ("gradesync.commands.deadletters", "list dead letters, or deliver them again"),
+    "replay": ("gradesync.commands.replay", "deliver a sink's events again from a point in time"),
 }
 
 
