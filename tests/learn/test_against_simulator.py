@@ -340,3 +340,33 @@ async def test_the_counters_agree_with_what_the_server_saw(world: World) -> None
     latency = snapshot["latency"][last_changed]
     assert latency["count"] == sum(served[last_changed].values())
     assert 0 < latency["p50_s"] <= latency["p95_s"] <= latency["max_s"]
+
+
+class CountingGate:
+    """A caller's own request budget: lets every request through and keeps Learn's counts."""
+
+    def __init__(self) -> None:
+        self.acquired = 0
+        self.observed: list[int | None] = []
+
+    async def acquire(self) -> None:
+        self.acquired += 1
+
+    def observe(self, remaining: int | None) -> None:
+        self.observed.append(remaining)
+
+
+async def test_a_callers_gate_is_passed_by_every_api_request_but_not_the_token(
+    world: World,
+) -> None:
+    gate = CountingGate()
+    async with (
+        serve(world, faults=Faults(daily_quota=100)) as sim,
+        LearnClient(sim_settings(sim), gate=gate) as client,
+    ):
+        [c async for c in client.courses()]
+        await client.system_version()
+        await client.last_changed(PARENT, world.column_ids(PARENT)[0])
+        assert sim.stats.count("v1/oauth2/token") == 1
+    assert gate.acquired == client.request_count == 3
+    assert gate.observed == [99, 98, 97]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
 
@@ -27,6 +28,15 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
         return int(value.strip())
     except ValueError:
         return None
+
+
+class RequestGate(Protocol):
+    """A limit of the caller's own on API calls (gradesync's daily request budget): ``acquire``
+    before each API request, ``observe`` Learn's count of what is left after it."""
+
+    async def acquire(self) -> None: ...
+
+    def observe(self, remaining: int | None) -> None: ...
 
 
 class Budget:

@@ -1,9 +1,9 @@
 """The Learn REST client: typed reads of courses, memberships, columns and grades.
 
 Every list is an async iterator that fetches one page at a time and asks, with ``fields``, for
-only what gradesync keeps. Every call goes through one path: token, quota, concurrency slot,
-rate throttle, the response judged by :func:`~gradesync.learn.http.classify`, retries on the
-injected clock.
+only what gradesync keeps. Every call goes through one path: token, quota, the caller's gate,
+concurrency slot, rate throttle, the response judged by :func:`~gradesync.learn.http.classify`,
+retries on the injected clock.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from gradesync.clock import Clock, SystemClock
 from gradesync.errors import BadRequestError, MalformedResponseError, NotFoundError
 from gradesync.learn import endpoints as ep
 from gradesync.learn.auth import TokenManager
-from gradesync.learn.budget import Budget
+from gradesync.learn.budget import Budget, RequestGate
 from gradesync.learn.endpoints import Endpoint, learn_time
 from gradesync.learn.http import (
     Response,
@@ -70,7 +70,11 @@ GRADE_FIELDS = ",".join(("userId", "columnId", *GRADE_CONTENT_FIELDS, "changeInd
 
 
 class LearnClient:
-    """An async context manager over one pooled HTTP session to one Learn site."""
+    """An async context manager over one pooled HTTP session to one Learn site.
+
+    ``gate`` is an optional limit of the caller's own (a daily request budget): every API
+    request passes it before taking a connection, and it hears Learn's remaining count after.
+    """
 
     def __init__(
         self,
@@ -79,8 +83,10 @@ class LearnClient:
         clock: Clock | None = None,
         session: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
+        gate: RequestGate | None = None,
     ) -> None:
         self.settings = settings
+        self._gate = gate
         self.clock: Clock = clock or SystemClock()
         self.metrics = Metrics()
         self.budget = Budget(self.clock)
@@ -119,6 +125,7 @@ class LearnClient:
             ),
             budget=self.budget,
             metrics=self.metrics,
+            gate=self._gate,
         )
         self._auth = TokenManager(settings, self._transport, self.clock)
         return self

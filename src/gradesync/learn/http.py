@@ -37,7 +37,7 @@ from gradesync.errors import (
     ServerError,
     TransportError,
 )
-from gradesync.learn.budget import Budget
+from gradesync.learn.budget import Budget, RequestGate
 from gradesync.learn.endpoints import Endpoint
 from gradesync.learn.metrics import Metrics
 
@@ -235,8 +235,10 @@ class Transport:
         timeout: aiohttp.ClientTimeout,
         budget: Budget,
         metrics: Metrics,
+        gate: RequestGate | None = None,
     ) -> None:
         self._session = session
+        self._gate = gate
         self._slots = asyncio.Semaphore(concurrency)
         burst = max(1, int(requests_per_second))
         self._throttler = Throttler(rate_limit=burst, period=burst / requests_per_second)
@@ -261,6 +263,8 @@ class Transport:
             except RateLimitedError:
                 self._metrics.record(endpoint.template, "quota", None)
                 raise
+            if self._gate is not None:
+                await self._gate.acquire()  # before a slot: a paused budget holds no connection
         async with self._slots:
             if api:
                 await self._throttler.acquire()  # type: ignore[no-untyped-call]
@@ -284,6 +288,8 @@ class Transport:
         self._metrics.record(endpoint.template, resp.status, time.perf_counter() - started)
         if api:
             self._budget.observe(resp.headers)
+            if self._gate is not None:
+                self._gate.observe(self._budget.remaining)
         return Response(resp.status, resp.headers, resp.content_type, body)
 
 
