@@ -25,7 +25,7 @@ from gradesync.errors import (
     TransportError,
 )
 from gradesync.learn import Budget
-from gradesync.learn.endpoints import COURSE, GRADES, encode_id, learn_time
+from gradesync.learn.endpoints import COURSE, GRADES, TOKEN, encode_id, learn_time
 from gradesync.learn.http import Response, RetryPolicy, classify, retry_after
 from gradesync.learn.metrics import Metrics
 
@@ -174,3 +174,21 @@ def test_metrics_count_per_route_and_status_with_latency_quantiles() -> None:
     assert latency["p95_s"] == pytest.approx(0.097)
     assert metrics.count("v3/courses") == 102
     assert metrics.count(status=503) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, AuthenticationError),
+        (401, AuthenticationError),
+        (404, AuthenticationError),
+        (429, RateLimitedError),
+        (503, ServerError),
+    ],
+)
+def test_a_refused_token_request_is_fatal_but_a_busy_one_is_not(
+    status: int, kind: type[LearnError]
+) -> None:
+    body = b'{"error":"invalid_client","error_description":"Invalid client credentials"}'
+    error = classify(TOKEN, _response(status, body=body), NOW)
+    assert type(error) is kind

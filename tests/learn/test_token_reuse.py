@@ -105,6 +105,6 @@ async def test_a_fresh_token_that_is_refused_too_is_fatal(manual: ManualClock) -
         wire.post(TOKEN_URL, callback=LearnTokens(manual), repeat=True)
         wire.get(route("v1/system/version"), status=401, payload={"status": 401}, repeat=True)
         async with LearnClient(make_settings(), clock=manual) as client:
-            with pytest.raises(AuthenticationError, match="freshly issued token"):
+            with pytest.raises(AuthenticationError, match="Learn refused a new access token"):
                 await client.system_version()
     assert token_requests(wire) == 2

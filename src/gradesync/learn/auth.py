@@ -16,7 +16,7 @@ import structlog
 from gradesync.clock import Clock
 from gradesync.errors import AuthenticationError, MalformedResponseError
 from gradesync.learn.endpoints import TOKEN
-from gradesync.learn.http import Response, Transport, classify, decode_json, rest_message
+from gradesync.learn.http import Transport, classify, decode_json
 from gradesync.learn.settings import LearnSettings
 
 log = structlog.get_logger("gradesync.learn.auth")
@@ -67,25 +67,20 @@ class TokenManager:
             data={"grant_type": "client_credentials"},
             api=False,
         )
-        if 400 <= response.status < 500 and response.status not in (408, 429):
-            raise self._refused(response)
         error = classify(TOKEN, response, self._clock.now())
+        if isinstance(error, AuthenticationError):
+            raise AuthenticationError(
+                f"Learn refused the client credentials of client id {self._settings.client_id!r}"
+                f" ({error}); check the application key and secret",
+                method=TOKEN.method,
+                endpoint=TOKEN.template,
+                status=response.status,
+            )
         if error is not None:
             raise error
         token, expires_in = self._parse(decode_json(TOKEN, response))
         self._remember(token, expires_in)
         return token
-
-    def _refused(self, response: Response) -> AuthenticationError:
-        reason = rest_message(response.body)
-        detail = f"{TOKEN}: {response.status}" + (f" {reason}" if reason else "")
-        return AuthenticationError(
-            f"Learn refused the client credentials of client id {self._settings.client_id!r} "
-            f"({detail}); check the application key and secret",
-            method=TOKEN.method,
-            endpoint=TOKEN.template,
-            status=response.status,
-        )
 
     def _parse(self, body: Any) -> tuple[str, float]:
         token = body.get("access_token") if isinstance(body, dict) else None

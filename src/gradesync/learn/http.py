@@ -38,7 +38,7 @@ from gradesync.errors import (
     TransportError,
 )
 from gradesync.learn.budget import Budget, RequestGate
-from gradesync.learn.endpoints import Endpoint
+from gradesync.learn.endpoints import TOKEN, Endpoint
 from gradesync.learn.metrics import Metrics
 
 T = TypeVar("T")
@@ -126,8 +126,10 @@ def classify(endpoint: Endpoint, response: Response, now: datetime) -> LearnErro
         return ServerError(text, retry_after=wait, **where)
     if status == 408:
         return TransportError(text, retry_after=wait, **where)
+    if endpoint == TOKEN and 400 <= status < 500:
+        return AuthenticationError(text, **where)  # the credentials were refused (NOTES.md 1)
     if status == 401:
-        return AuthenticationError(f"{text} (Learn refused a freshly issued token)", **where)
+        return AuthenticationError(f"{text} (Learn refused a new access token)", **where)
     if status == 403:
         return ForbiddenError(text, **where)
     if status == 404:
