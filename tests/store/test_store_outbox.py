@@ -173,3 +173,32 @@ async def test_a_disabled_sink_gets_nothing_until_enabled(
     assert await ids(store, "webhook") == ["a"]
     [sink] = (await store.status()).sinks
     assert not sink.disabled and sink.disabled_reason is None
+
+
+async def test_pruning_deletes_only_old_events_every_sink_has_passed(
+    store: SQLiteStateStore, clock: ManualClock
+) -> None:
+    await store.register_sinks(["file", "sis"])
+    await store.commit(events_unit(["a", "b", "c", "d"], clock.now()))
+    events = await by_id(store, "file")
+    await store.mark_delivered("file", events["d"].seq)
+    await store.mark_delivered("sis", events["b"].seq)
+    await store.dead_letter("sis", events["c"], "refused", kind="rejected")
+    await clock.advance(86400)
+    await store.commit(events_unit(["e"], clock.now()))
+    await store.mark_delivered("file", (await by_id(store, "file"))["e"].seq)
+
+    assert await store.prune_outbox(clock.now() - timedelta(hours=1)) == 2  # a and b
+    assert (await store.status()).events == 3
+    assert await ids(store, "sis") == ["d", "e"]
+    assert [d.subject for d in await store.dead_letters()] == [events["c"].subject]
+
+    # Once everything is pruned, new events still come after every position.
+    await store.mark_delivered("sis", (await by_id(store, "sis"))["e"].seq)
+    await store.retry_dead_letters()
+    await store.mark_delivered("sis", events["c"].seq)
+    await clock.advance(86400)
+    assert await store.prune_outbox(clock.now()) == 3
+    await store.commit(events_unit(["f"], clock.now()))
+    assert await ids(store, "file") == ["f"]
+    assert await ids(store, "sis") == ["f"]

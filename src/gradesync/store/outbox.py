@@ -190,6 +190,18 @@ async def replay(db: aiosqlite.Connection, sink: str, since: datetime) -> int:
     )
 
 
+async def prune(db: aiosqlite.Connection, before: datetime) -> int:
+    """Delete events older than ``before`` that every sink has moved past, dead letters and
+    queued retries aside. ``AUTOINCREMENT`` keeps later events from reusing their seq."""
+    cursor = await db.execute(
+        "DELETE FROM outbox WHERE seq <= (SELECT coalesce(min(position), 0) FROM sinks)"
+        " AND time < ? AND seq NOT IN (SELECT seq FROM dead_letters)"
+        " AND seq NOT IN (SELECT seq FROM retry_queue)",
+        (iso(before),),
+    )
+    return max(cursor.rowcount, 0)
+
+
 async def set_disabled(
     db: aiosqlite.Connection, sink: str, reason: str | None, now: datetime
 ) -> None:

@@ -288,6 +288,12 @@ class SQLiteStateStore:
         async with self._transaction(f"replaying {sink}") as db:
             return await outbox.replay(db, sink, since)
 
+    async def prune_outbox(self, before: datetime) -> int:
+        """Delete delivered events older than ``before`` (what every sink has moved past);
+        returns how many. A replay cannot reach back past what was pruned."""
+        async with self._transaction("pruning the outbox") as db:
+            return await outbox.prune(db, before)
+
     async def disable_sink(self, sink: str, reason: str) -> None:
         """A disabled sink gets nothing from :meth:`pending`; its events wait in the outbox."""
         async with self._transaction(f"disabling {sink}") as db:
