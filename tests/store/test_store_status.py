@@ -64,6 +64,8 @@ async def test_course_status_tracks_success_failure_and_since_when(
 async def test_course_status_counts_columns_and_live_grades_and_shows_next_due(
     store: SQLiteStateStore, clock: ManualClock
 ) -> None:
+    first_seen = clock.now()
+    await clock.advance(3600)
     await store.save_courses([course(), course("_11_1")], selected_ids={COURSE})
     await store.commit(
         UnitOfWork(
@@ -80,6 +82,7 @@ async def test_course_status_counts_columns_and_live_grades_and_shows_next_due(
     await store.set_next_due(COURSE, due)
     [status] = await store.course_status()
     assert (status.columns, status.grades, status.next_due) == (2, 2, due)
+    assert (status.first_seen, status.last_seen) == (first_seen, clock.now())
     everything = await store.course_status(include_unselected=True)
     assert [(s.course_id, s.selected) for s in everything] == [(COURSE, True), ("_11_1", False)]
 

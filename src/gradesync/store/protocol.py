@@ -110,6 +110,8 @@ class CourseStatus:
     course_id: str
     name: str | None
     selected: bool
+    first_seen: datetime
+    last_seen: datetime  # the last time the course list showed it
     last_success: datetime | None
     last_error: str | None
     last_error_at: datetime | None
@@ -166,7 +168,8 @@ class UnitOfWork:
     """Everything one course cycle changes, committed in one transaction.
 
     ``None`` for ``columns``, ``memberships`` or ``categories`` leaves them as they are; a list
-    replaces them. Cursors move in the same transaction as the events they account for.
+    replaces them, and records ``refreshed_at`` (the store's clock when None). Cursors move in
+    the same transaction as the events they account for.
     """
 
     course_id: str

@@ -16,6 +16,7 @@ from gradesync.store.codec import (
     cycle_from_row,
     membership_from_row,
     parse_time,
+    parse_time_required,
     scalar,
 )
 from gradesync.store.protocol import CourseStatus, CourseStructure, StoreStatus
@@ -57,7 +58,8 @@ async def course_status(
 ) -> list[CourseStatus]:
     where = "" if include_unselected else "WHERE c.selected = 1"
     rows = await db.execute_fetchall(
-        "SELECT c.id, json_extract(c.data, '$.name'), c.selected, s.last_success,"
+        "SELECT c.id, json_extract(c.data, '$.name'), c.selected, c.first_seen, c.last_seen,"
+        " s.last_success,"
         " s.last_error, s.last_error_at, s.error_since, s.next_due,"
         " (SELECT count(*) FROM columns k WHERE k.course_id = c.id),"
         " (SELECT count(*) FROM grades g WHERE g.course_id = c.id AND length(g.digest) > 0)"
@@ -69,13 +71,15 @@ async def course_status(
             course_id=row[0],
             name=row[1],
             selected=bool(row[2]),
-            last_success=parse_time(row[3]),
-            last_error=row[4],
-            last_error_at=parse_time(row[5]),
-            error_since=parse_time(row[6]),
-            next_due=parse_time(row[7]),
-            columns=row[8],
-            grades=row[9],
+            first_seen=parse_time_required(row[3]),
+            last_seen=parse_time_required(row[4]),
+            last_success=parse_time(row[5]),
+            last_error=row[6],
+            last_error_at=parse_time(row[7]),
+            error_since=parse_time(row[8]),
+            next_due=parse_time(row[9]),
+            columns=row[10],
+            grades=row[11],
         )
         for row in rows
     ]

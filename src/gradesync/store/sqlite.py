@@ -1,8 +1,9 @@
 """The state store on SQLite: one writer connection, one reader, WAL between them.
 
 Every write is one ``BEGIN IMMEDIATE`` transaction on the writer, serialised by a lock, with
-rows sent in batches (``executemany``). Reads go through a second connection inside a read
-transaction, so they see whole commits only and never wait for a commit in progress (WAL).
+rows sent in batches (``executemany``). Reads go through a second connection, those of more
+than one query inside one read transaction, so they see whole commits only and never wait for
+a commit in progress (WAL).
 ``synchronous=NORMAL``: a power cut may lose the last commits but never corrupts the file, and
 the outbox makes the lost work happen again. Every SQLite error becomes a :class:`StateError`
 that names the file.
@@ -347,15 +348,15 @@ def _probe(path: Path) -> None:
 def _backup(source_path: Path, dest: Path, busy_ms: int) -> None:
     partial = dest.with_name(dest.name + ".partial")
     partial.unlink(missing_ok=True)
-    source = sqlite3.connect(source_path, timeout=busy_ms / 1000)
     try:
-        target = sqlite3.connect(partial)
-        try:
+        with (
+            contextlib.closing(sqlite3.connect(source_path, timeout=busy_ms / 1000)) as source,
+            contextlib.closing(sqlite3.connect(partial)) as target,
+        ):
             source.backup(target)
             # A backup is one self-contained file: no -wal beside it to forget.
             target.execute("PRAGMA journal_mode = DELETE")
-        finally:
-            target.close()
-    finally:
-        source.close()
-    os.replace(partial, dest)
+        os.replace(partial, dest)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
