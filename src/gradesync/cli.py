@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("gradesync.simulator.command", "serve the built-in Learn REST API simulator"),
     "deadletters": ("gradesync.commands.deadletters", "list dead letters, or deliver them again"),
     "replay": ("gradesync.commands.replay", "deliver a sink's events again from a point in time"),
+    "state": ("gradesync.commands.state", "state maintenance: an online backup"),
+    "health": ("gradesync.health", "ask the running daemon's health endpoint; exit 0 if healthy"),
 }
 
 
@@ -59,18 +61,25 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
 
 async def _run_async(module: Any, args: argparse.Namespace) -> int:
     """Run an async command. A command that takes ``stop`` gets SIGTERM/SIGINT as that event
-    (it stops cleanly and exits 0); the others are simply cancelled by a signal."""
-    if "stop" not in inspect.signature(module.main).parameters:
+    (it stops cleanly and exits 0), one that takes ``reload`` gets SIGHUP as that event; the
+    others are simply cancelled by a signal."""
+    parameters = inspect.signature(module.main).parameters
+    if "stop" not in parameters:
         code: int = await module.main(args)
         return code
     stop = asyncio.Event()
+    handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set}
+    extra: dict[str, asyncio.Event] = {}
+    if "reload" in parameters:
+        extra["reload"] = asyncio.Event()
+        handlers[signal.SIGHUP] = extra["reload"].set
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    for signum, handler in handlers.items():
+        loop.add_signal_handler(signum, handler)
     try:
-        code = await module.main(args, stop)
+        code = await module.main(args, stop, **extra)
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in handlers:
             loop.remove_signal_handler(signum)
     return code
 
