@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 
 from gradesync.cli import main
 from gradesync.commands.replay import parse_since
@@ -17,6 +20,15 @@ from gradesync.store import SQLiteStateStore
 
 SECRET = "whsec_" + base64.b64encode(b"commands").decode()
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """The commands configure logging onto pytest's captured stream; undo that after."""
+    handlers = logging.root.handlers[:]
+    yield
+    structlog.reset_defaults()
+    logging.root.handlers[:] = handlers
 
 
 def write_config(tmp_path: Path) -> str:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
 from gradesync.clock import Clock
-from gradesync.sinks.base import Sink
-from gradesync.store import StateStore
+from gradesync.sinks.base import Outcome, Sink
+from gradesync.store import OutboxEvent, StateStore
 
 log = structlog.get_logger("gradesync.delivery")
 
@@ -60,6 +61,7 @@ class Deliverer:
         self.wake = asyncio.Event()
         self.disabled: str | None = None  # why the sink is disabled, once it is
         self._checked = False
+        self._position = 0  # the sink's position in the store, as far as this deliverer knows
 
     async def drain(self) -> float | None:
         """Deliver until the outbox is empty (None) or the sink asks to wait (seconds; infinite
@@ -77,35 +79,67 @@ class Deliverer:
             except Exception as exc:  # a sink bug must not stop the daemon; retry it later
                 log.exception("sink.error", sink=self.sink.name)
                 return self._failed(f"{type(exc).__name__}: {exc}", None)
-            for event, outcome in zip(batch, outcomes, strict=False):
-                if outcome.kind == "delivered":
-                    await self._store.mark_delivered(self.sink.name, event.seq)
-                    self.stats.delivered += 1
-                elif outcome.kind == "disabled":
-                    await self._disable(outcome.reason)
-                    return await self._parked()
-                elif outcome.final:
-                    await self._store.dead_letter(
-                        self.sink.name, event, outcome.reason, kind=outcome.kind
-                    )
-                    self.stats.refused[outcome.kind] = self.stats.refused.get(outcome.kind, 0) + 1
-                    log.warning(
-                        "event.refused",
-                        sink=self.sink.name,
-                        event_id=event.id,
-                        kind=outcome.kind,
-                        reason=outcome.reason,
-                    )
-                else:
-                    return self._failed(outcome.reason, outcome.retry_after)
+            stopped = await self._record(batch, outcomes)
+            if stopped is not None and stopped.kind == "disabled":
+                await self._disable(stopped.reason)
+                return await self._parked()
+            if stopped is not None:
+                return self._failed(stopped.reason, stopped.retry_after)
             if len(outcomes) < len(batch):
                 return self._failed("the sink stopped part-way through a batch", None)
             self._recovered()
+
+    async def _record(
+        self, batch: Sequence[OutboxEvent], outcomes: Sequence[Outcome]
+    ) -> Outcome | None:
+        """Record the outcomes in order; returns the one that stopped the batch, if any.
+
+        Delivered events of the main stream are acknowledged together, by the last of each run
+        (the store moves the sink's position over all of them at once). Events that may come
+        from the retry queue (at or below the known position, or before a step back in
+        ``seq``, which is where the queue ends) are acknowledged one by one. Guessing wrong is
+        safe both ways: one by one is only slower, and a queued event taken for the main stream
+        stays queued and is delivered again."""
+        seqs = [event.seq for event in batch]
+        queue_end = max((i for i in range(len(seqs) - 1) if seqs[i] > seqs[i + 1]), default=-1)
+        run_end: int | None = None
+        for index, (event, outcome) in enumerate(zip(batch, outcomes, strict=False)):
+            main_stream = index > queue_end and event.seq > self._position
+            if outcome.kind == "delivered":
+                self.stats.delivered += 1
+                if main_stream:
+                    run_end = event.seq
+                else:
+                    await self._store.mark_delivered(self.sink.name, event.seq)
+                continue
+            await self._acknowledge(run_end)
+            run_end = None
+            if not outcome.final:
+                return outcome
+            await self._store.dead_letter(self.sink.name, event, outcome.reason, kind=outcome.kind)
+            if main_stream:
+                self._position = event.seq
+            self.stats.refused[outcome.kind] = self.stats.refused.get(outcome.kind, 0) + 1
+            log.warning(
+                "event.refused",
+                sink=self.sink.name,
+                event_id=event.id,
+                kind=outcome.kind,
+                reason=outcome.reason,
+            )
+        await self._acknowledge(run_end)
+        return None
+
+    async def _acknowledge(self, upto_seq: int | None) -> None:
+        if upto_seq is not None:
+            await self._store.mark_delivered(self.sink.name, upto_seq)
+            self._position = max(self._position, upto_seq)
 
     async def _check_disabled(self) -> None:
         status = await self._store.status()
         mine = [s for s in status.sinks if s.name == self.sink.name]
         self._checked = True
+        self._position = mine[0].position if mine else 0
         if mine and mine[0].disabled:
             self.disabled = mine[0].disabled_reason or "disabled"
             log.error("sink.disabled", sink=self.sink.name, reason=self.disabled, at_start=True)
