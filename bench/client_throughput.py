@@ -84,17 +84,17 @@ async def measure(connection: dict[str, str], args: argparse.Namespace) -> dict[
             for column in [c async for c in client.columns(course.id)]
         ]
 
-        async def pages(count: int) -> None:
-            for n in range(count):
+        async def worker(jobs: Iterator[int]) -> None:
+            for n in jobs:  # one shared iterator: every slot stays busy to the very end
                 course_id, column_id = targets[n % len(targets)]
                 async for _ in client.column_grades(course_id, column_id):
                     pass
 
         async def run(total: int) -> None:
-            share, extra = divmod(total, args.concurrency)
+            jobs = iter(range(total))
             async with asyncio.TaskGroup() as group:
-                for worker in range(args.concurrency):
-                    group.create_task(pages(share + (worker < extra)))
+                for _ in range(args.concurrency):
+                    group.create_task(worker(jobs))
 
         await run(args.concurrency * 4)  # warm up: every pooled connection open
         before = client.request_count
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--courses", type=int, default=30)
     parser.add_argument("--columns", type=int, default=10)
-    parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--students", type=int, default=25)
     args = parser.parse_args()
     logs.configure("warning", stream=sys.stderr)  # stdout carries the one JSON line
     with simulator(args) as connection:
