@@ -2,18 +2,15 @@
 
 :class:`WebhookReceiver` and :class:`FakeSis` (both SIS protocols and an OAuth2 token endpoint)
 are real aiohttp applications on 127.0.0.1 that keep what they were sent and can be told to
-fail. :func:`grade_event` builds a valid grade CloudEvent. ``python -m gradesync.sinks.testing
-webhook|sis`` serves a receiver in a process of its own and prints its URL.
+fail. :func:`grade_event` builds a valid grade CloudEvent and :func:`fill_outbox` commits
+events as a sync cycle would.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import base64
 import hashlib
 import json
-import signal
 import ssl
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -112,14 +109,6 @@ class WebhookReceiver(_Server):
         self.posts: list[ReceivedPost] = []
         self.accepted: list[dict[str, Any]] = []
         self.count = 0
-        self._waiters: list[tuple[int, asyncio.Event]] = []
-
-    async def wait_for(self, count: int) -> None:
-        """Return once ``count`` events were accepted."""
-        if self.count < count:
-            arrived = asyncio.Event()
-            self._waiters.append((count, arrived))
-            await arrived.wait()
 
     async def _receive(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -134,13 +123,14 @@ class WebhookReceiver(_Server):
                 self.accepted += events
         if self.keep:
             self.posts.append(post)
-        for count, arrived in self._waiters:
-            if self.count >= count:
-                arrived.set()
         return response
 
     def stats(self) -> dict[str, int]:
         return {"events": self.count}
+
+
+def _reply(message: str, status: int) -> web.Response:
+    return web.json_response({"message": message}, status=status)
 
 
 def _limit(field: str) -> int:
@@ -171,7 +161,9 @@ class FakeSis(_Server):
         strict_columns: bool = False,
     ) -> None:
         super().__init__()
-        self._static, self._client = token, (client_id, client_secret)
+        pair = f"{client_id}:{client_secret}".encode()
+        self._static = token
+        self._basic = f"Basic {base64.b64encode(pair).decode()}" if client_id else None
         self.users, self.refuse, self.poison = users, refuse or {}, poison or set()
         self.strict_columns = strict_columns
         self.tokens: set[str] = set()
@@ -191,29 +183,22 @@ class FakeSis(_Server):
         self.tokens.clear()
 
     def stats(self) -> dict[str, int]:
-        return {
-            "requests": len(self.requests),
-            "grades": len(self.grades),
-            "values": len(self.values),
-        }
+        return {"grades": len(self.grades), "values": len(self.values)}
 
     async def _issue(self, request: web.Request) -> web.Response:
         auth = request.headers.get("Authorization", "")
         form = await request.post()
-        expected = "Basic " + _basic(*self._client) if self._client[0] else None
-        if auth != expected or form.get("grant_type") != "client_credentials":
+        if auth != self._basic or form.get("grant_type") != "client_credentials":
             return web.json_response({"error": "invalid_client"}, status=401)
         token = f"tok-{len(self.tokens) + 1}-{id(request)}"
         self.tokens.add(token)
-        return web.json_response(
-            {"access_token": token, "token_type": "bearer", "expires_in": 3600}
-        )
+        return web.json_response({"access_token": token, "expires_in": 3600})
 
     def _gate(self, request: web.Request) -> web.Response | None:
         self.requests.append((request.method, request.path))
         bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if bearer != self._static and bearer not in self.tokens:
-            return web.json_response({"message": "unauthorized"}, status=401)
+            return _reply("unauthorized", 401)
         return self._scripted()
 
     async def _grade(self, request: web.Request) -> web.Response:
@@ -224,22 +209,20 @@ class FakeSis(_Server):
         current = self.grades.get(key)
         if request.method == "GET":
             if current is None:
-                return web.json_response({"message": "Grade not found."}, status=404)
+                return _reply("Grade not found.", 404)
             return web.json_response({"grade": current})
         body = await request.json()
         grade = body.get("grade") if isinstance(body, dict) else None
         if not isinstance(grade, dict) or not {"points", "letterGrade"} <= grade.keys():
-            return web.json_response(
-                {"message": "a grade needs points and letterGrade"}, status=400
-            )
+            return _reply("a grade needs points and letterGrade", 400)
         if self.users is not None and key[0] not in self.users:
-            return web.json_response({"message": "User not found."}, status=404)
+            return _reply("User not found.", 404)
         if key[0] in self.refuse:
-            return web.json_response({"message": self.refuse[key[0]]}, status=422)
+            return _reply(self.refuse[key[0]], 422)
         if request.method == "POST" and current is not None:
-            return web.json_response({"message": "Grade already exists."}, status=409)
+            return _reply("Grade already exists.", 409)
         if request.method == "PUT" and current is None:
-            return web.json_response({"message": "Grade not found."}, status=404)
+            return _reply("Grade not found.", 404)
         fields = ("points", "letterGrade", "comments", "shareWithStudent")
         kept = {"id": current["id"] if current else len(self.grades) + 1}
         self.grades[key] = kept | {f: grade.get(f) for f in fields}
@@ -253,11 +236,9 @@ class FakeSis(_Server):
         endpoint = request.match_info["endpoint"]
         items = await request.json()
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            return web.json_response(
-                {"message": "the body must be a JSON array of objects"}, status=400
-            )
+            return _reply("the body must be a JSON array of objects", 400)
         if endpoint == "gradeValueAPI" and any(i.get("userId") in self.poison for i in items):
-            return web.json_response({"message": "internal error"}, status=500)
+            return _reply("internal error", 500)
         handler = {
             "gradeSchemasAPI": self._schema,
             "gradableItemsAPI": self._column,
@@ -267,7 +248,7 @@ class FakeSis(_Server):
             "gradeValueAPI": self._value,
         }.get(endpoint)
         if handler is None:
-            return web.json_response({"message": f"no endpoint {endpoint}"}, status=404)
+            return _reply(f"no endpoint {endpoint}", 404)
         return web.json_response([self._result(endpoint, item, handler) for item in items])
 
     def _result(self, endpoint: str, item: dict[str, Any], handler: Any) -> dict[str, Any]:
@@ -329,10 +310,6 @@ class FakeSis(_Server):
         else:
             self.values[(course, user, name)] = item["value"]
         return None
-
-
-def _basic(user: str | None, password: str | None) -> str:
-    return base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def grade_event(
@@ -420,23 +397,3 @@ def outbox_event(event: dict[str, Any], seq: int) -> OutboxEvent:
     return OutboxEvent(
         seq, made.id, made.type, made.subject, made.course_id, made.time, made.payload
     )
-
-
-async def _serve(kind: str, token: str) -> None:
-    server: _Server = WebhookReceiver(keep=False) if kind == "webhook" else FakeSis(token=token)
-    await server.start()
-    print(server.url, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await server.stop()
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="serve a sink's far end on 127.0.0.1")
-    parser.add_argument("kind", choices=["webhook", "sis"])
-    parser.add_argument("--token", default="sis-token", help="the SIS's static bearer token")
-    arguments = parser.parse_args()
-    asyncio.run(_serve(arguments.kind, arguments.token))

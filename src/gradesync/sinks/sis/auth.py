@@ -2,8 +2,8 @@
 
 A client-credentials token is asked for on first use, kept until shortly before it expires,
 and asked for again when the SIS answers 401. The token request sends the client id and secret
-with HTTP Basic authentication (RFC 6749 section 2.3.1), as Learn's own token endpoint takes them. Neither the token nor the secret is ever logged or
-put into a message.
+with HTTP Basic authentication (RFC 6749 section 2.3.1), as Learn's own token endpoint takes
+them. Neither the token nor the secret is ever logged or put into a message.
 """
 
 from __future__ import annotations
