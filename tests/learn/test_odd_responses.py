@@ -303,3 +303,18 @@ async def test_refused_credentials_name_the_client_but_never_the_secret(
     message = str(info.value)
     assert "refused" in message and "gradesync-app" in message
     assert SECRET not in message and SECRET not in repr(info.value)
+
+
+async def test_columns_with_the_guides_spelling_and_omitted_fields_are_read(
+    wire: Wire, clock: JumpClock
+) -> None:
+    rows = [
+        {"id": "_1_1", "name": "Essay", "grading": {"type": "Attempt"}},
+        {"id": "_2_1"},
+        {"id": "_3_1", "grading": {"type": "Calculated"}, "score": {"possible": 0}},
+    ]
+    wire.get(route("v2/courses/_1_1/gradebook/columns"), payload={"results": rows})
+    async with LearnClient(make_settings(), clock=clock) as client:
+        columns = [c async for c in client.columns("_1_1")]
+    assert [c.type for c in columns] == ["Attempts", "Manual", "Calculated"]
+    assert columns[1].title == "_2_1" and columns[1].due is None
