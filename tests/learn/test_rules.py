@@ -192,3 +192,10 @@ def test_a_refused_token_request_is_fatal_but_a_busy_one_is_not(
     body = b'{"error":"invalid_client","error_description":"Invalid client credentials"}'
     error = classify(TOKEN, _response(status, body=body), NOW)
     assert type(error) is kind
+
+
+def test_a_message_that_echoes_a_url_loses_its_query_string() -> None:
+    body = b'{"status":400,"message":"Bad value at /learn/api/public/v3/courses?access_token=abc"}'
+    error = classify(COURSE, _response(400, body=body), NOW)
+    assert "access_token" not in str(error)
+    assert str(error).endswith("Bad value at /learn/api/public/v3/courses?...")

@@ -292,11 +292,13 @@ class LearnClient:
     async def _authorized(self, endpoint: Endpoint, url: URL) -> Response:
         """One attempt with a bearer token; a 401 gets one new token and one more try."""
         transport, auth = self._started()
+        await transport.admit()
         token = await auth.token()
         response = await transport.send(endpoint, url, headers=_bearer(token))
         if response.status == 401:
             auth.invalidate(token)
             self.metrics.reauthentications += 1
+            await transport.admit()
             token = await auth.token()
             response = await transport.send(endpoint, url, headers=_bearer(token))
         error = classify(endpoint, response, self.clock.now())

@@ -1,9 +1,10 @@
 """The one way a request reaches Learn, and the one function that judges its response.
 
-:class:`Transport` sends a single request (quota check, concurrency slot, rate throttle) and
-turns every aiohttp failure into :class:`TransportError` at this boundary. :func:`classify`
-maps a response's status and headers onto the error tree of :mod:`gradesync.errors`, and
-:func:`retrying` waits out the retriable ones with capped, jittered backoff on the clock.
+:class:`Transport` sends a single request (quota check, the caller's gate, concurrency slot,
+rate throttle) and turns every aiohttp failure into :class:`TransportError` at this boundary.
+:func:`classify` maps a response's status and headers onto the error tree of
+:mod:`gradesync.errors`, and :func:`retrying` waits out the retriable ones with capped,
+jittered backoff on the clock.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -47,6 +49,7 @@ log = structlog.get_logger("gradesync.learn")
 
 _EPOCH_THRESHOLD = 1_000_000_000  # an X-Rate-Limit-Reset this large is epoch seconds, not a delta
 _MESSAGE_MAX = 200
+_QUERY = re.compile(r"\?\S+")
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,8 @@ def rest_message(body: bytes) -> str | None:
     message = data.get("message") or data.get("error")
     if not isinstance(message, str) or not message.strip():
         return None
-    text = " ".join(message.split())
+    # A message that echoes a URL keeps its path but never its query string.
+    text = _QUERY.sub("?...", " ".join(message.split()))
     return text if len(text) <= _MESSAGE_MAX else text[: _MESSAGE_MAX - 3] + "..."
 
 
@@ -109,7 +113,8 @@ def describe(endpoint: Endpoint, status: int, body: bytes = b"") -> str:
 
 
 def classify(endpoint: Endpoint, response: Response, now: datetime) -> LearnError | None:
-    """The error a response means, or None for a success. The only place statuses are read."""
+    """The error a response means, or None for a success: the one place a status is mapped
+    onto the error tree."""
     status = response.status
     if 200 <= status < 300:
         return None
@@ -248,6 +253,12 @@ class Transport:
         self._budget = budget
         self._metrics = metrics
 
+    async def admit(self) -> None:
+        """Wait for the caller's own request budget, before a token is taken for the request:
+        a long pause must not leave the request holding an expired token or a slot."""
+        if self._gate is not None:
+            await self._gate.acquire()
+
     async def send(
         self,
         endpoint: Endpoint,
@@ -265,8 +276,6 @@ class Transport:
             except RateLimitedError:
                 self._metrics.record(endpoint.template, "quota", None)
                 raise
-            if self._gate is not None:
-                await self._gate.acquire()  # before a slot: a paused budget holds no connection
         async with self._slots:
             if api:
                 await self._throttler.acquire()  # type: ignore[no-untyped-call]
