@@ -10,12 +10,17 @@ from typing import Any
 import pytest
 
 from gradesync.clock import ManualClock
+from gradesync.config import Settings
 from gradesync.config.sinks import SisSinkConfig
+from gradesync.daemon import build_sink
 from gradesync.sinks.base import Sink
 from gradesync.sinks.delivery import Deliverer
 from gradesync.sinks.sis import GradesJourneySink, UpsertSink
 from gradesync.sinks.testing import FakeSis, fill_outbox, grade_event
+from gradesync.sinks.webhook import WebhookSink
 from gradesync.store import SQLiteStateStore
+
+LEARN = {"base_url": "https://learn.example.edu", "client_id": "id", "client_secret": "secret"}
 
 
 @pytest.fixture
@@ -83,3 +88,31 @@ async def test_rejected_and_unmapped_events_are_dead_letters_shown_by_status(
         assert points == {"s1": 9.0, "s2": None}
     else:
         assert sis.values == {("BIO-100", "s1", "Lab 1"): "9"}
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ({"type": "webhook", "url": "https://h.example.edu", "secret": "whsec_a2V5"}, WebhookSink),
+        ({"type": "sis", "base_url": "https://sis.example.edu", "token": "t"}, UpsertSink),
+        (
+            {
+                "type": "sis",
+                "protocol": "gradesjourney",
+                "base_url": "https://s.example.edu",
+                "token": "t",
+                "name": "registrar",
+            },
+            GradesJourneySink,
+        ),
+    ],
+)
+def test_the_daemon_builds_each_sink_from_its_table(
+    table: dict[str, Any], expected: type[Sink]
+) -> None:
+    config = Settings.model_validate(
+        {"learn": LEARN, "state": {"path": "state.db"}, "sinks": [table]}
+    ).sinks[0]
+    sink = build_sink(config)
+    assert isinstance(sink, expected)
+    assert sink.name == table.get("name", table["type"])

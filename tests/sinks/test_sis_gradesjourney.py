@@ -201,3 +201,13 @@ async def test_calculated_columns_are_provisioned_as_total_or_weighted(sis: Fake
     await sink.close()
     kinds = {name: item["itemType"] for (_, name), item in sis.columns.items()}
     assert kinds == {"Total": "TOTAL_COLUMN", "Weighted Total": "WEIGHTED_COLUMN"}
+
+
+async def test_dry_run_sends_nothing_yet_still_refuses_items_over_a_limit(sis: FakeSis) -> None:
+    sink = journey(
+        sis, dry_run=True, provision_columns=True, value="schema", grade_schema="P=50:F=0"
+    )
+    outcomes = await sink.deliver(as_outbox(student(1), student(2, column_name="x" * 400)))
+    await sink.close()
+    assert [o.kind for o in outcomes] == ["delivered", "rejected"]
+    assert sis.requests == []

@@ -103,15 +103,14 @@ class WebhookSink:
             return [Outcome.disabled(f"the receiver answered 410 Gone: {answer.detail}")]
         if not answer.retriable:
             return [Outcome.dead(f"the receiver refused the event: {answer.detail}") for _ in chunk]
-        max_age = self._config.max_age
-        now = self._clock.now()
+        max_age, now = self._config.max_age, self._clock.now()
+        expired = f"still failing after max_age {format_duration(max_age)}: {answer.detail}"
         outcomes: list[Outcome] = []
         for event in chunk:
             if now - event.time <= max_age:
                 outcomes.append(Outcome.retry(answer.detail, answer.retry_after))
                 break
-            age = format_duration(max_age)
-            outcomes.append(Outcome.dead(f"still failing after max_age {age}: {answer.detail}"))
+            outcomes.append(Outcome.dead(expired))
         return outcomes
 
     async def _post(self, chunk: Sequence[OutboxEvent]) -> HttpAnswer:
