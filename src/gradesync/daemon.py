@@ -22,6 +22,7 @@ from gradesync.sinks.file import FileSink
 from gradesync.sinks.sis import GradesJourneySink, UpsertSink
 from gradesync.sinks.webhook import WebhookSink
 from gradesync.store import SQLiteStateStore, StateStore
+from gradesync.sync.budget import DailyBudget
 from gradesync.sync.cycle import CourseResult, Syncer, SyncOptions
 from gradesync.sync.selection import Selection
 
@@ -93,6 +94,7 @@ class Runtime:
     client: LearnClient
     store: StateStore
     syncer: Syncer
+    budget: DailyBudget
     deliverers: list[Deliverer] = field(default_factory=list)
 
     async def sync_courses(self, *, full: bool = False) -> list[CourseResult]:
@@ -164,14 +166,17 @@ async def open_runtime(
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(SQLiteStateStore(settings.state.path, clock=clock))
-        client = await stack.enter_async_context(LearnClient(learn_settings(settings), clock=clock))
+        budget = DailyBudget(settings.learn.daily_request_budget, clock)
+        client = await stack.enter_async_context(
+            LearnClient(learn_settings(settings), clock=clock, gate=budget)
+        )
         built = list(sinks) if sinks is not None else [build_sink(s) for s in settings.sinks]
         for sink in built:
             await sink.open()
             stack.push_async_callback(sink.close)
         await store.register_sinks([s.name for s in built])
         syncer = Syncer(client, store, selection(settings), sync_options(settings), clock)
-        runtime = Runtime(settings, clock, client, store, syncer)
+        runtime = Runtime(settings, clock, client, store, syncer, budget)
         runtime.deliverers = [
             Deliverer(
                 store,

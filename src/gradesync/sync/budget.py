@@ -46,19 +46,22 @@ class DailyBudget:
         """Take one request's token, waiting (once, in order) until one is there."""
         async with self._lock:
             self._refill()
-            while self._tokens < 1:
+            if self.paused and self._tokens >= 2:
+                # The budget no longer holds requests back: say so once, as the pause was.
+                self.paused = False
+                log.info("budget.resumed")
+            while self._tokens < 1 - 1e-9:
                 if self.rate <= 0:
                     raise RuntimeError("the daily request budget allows no more requests")
-                wait = (1 - self._tokens) / self.rate
+                # At least a millisecond: a wait smaller than the clock's resolution would
+                # refill nothing and spin.
+                wait = max(0.001, (1 - self._tokens) / self.rate)
                 if not self.paused:
                     self.paused = True
                     log.warning("budget.paused", wait_seconds=round(wait, 1), limit=self.limit)
                 await self._clock.sleep(wait)
                 self._refill()
-            if self.paused:
-                self.paused = False
-                log.info("budget.resumed")
-            self._tokens -= 1
+            self._tokens = max(0.0, self._tokens - 1)
             self.used += 1
 
     def observe(self, remaining: int | None) -> None:

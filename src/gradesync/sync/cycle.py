@@ -242,9 +242,12 @@ class Syncer:
                     result.skipped[column.id] = f"{type(exc).__name__}: {exc}"
                     log.warning("column.skipped", column_id=column.id, reason=str(exc))
 
-        async with asyncio.TaskGroup() as group:
-            for column in columns:
-                group.create_task(one(column))
+        # gather, not a TaskGroup: ``one`` absorbs the per-column errors, so what is left is
+        # fatal (refused credentials) and must reach the caller as itself, not in a group.
+        outcomes = await asyncio.gather(*(one(c) for c in columns), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         order = {c.id: i for i, c in enumerate(columns)}
         reads.sort(key=lambda r: order[r.column.id])
         return reads

@@ -19,7 +19,7 @@ from datetime import timedelta
 import structlog
 
 from gradesync.clock import Clock
-from gradesync.errors import RetriableLearnError, SkippableLearnError
+from gradesync.errors import FatalLearnError, RetriableLearnError, SkippableLearnError
 from gradesync.models import Course
 from gradesync.sync.cycle import CourseResult, Syncer
 
@@ -54,6 +54,7 @@ class Scheduler:
     states: dict[str, CourseState] = field(default_factory=dict)
     courses: dict[str, Course] = field(default_factory=dict)
     cycles: int = 0
+    fatal: FatalLearnError | None = None
     _courses_due: float = 0.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -115,10 +116,11 @@ class Scheduler:
         """Schedule cycles until ``stop`` is set, then drain within the deadline."""
         running: dict[str, asyncio.Task[None]] = {}
         try:
-            while not stop.is_set():
+            while not stop.is_set() and self.fatal is None:
                 if self.heartbeat is not None:
                     self.heartbeat()
-                await self._refresh_courses()
+                if not await self._unless_stopped(self._refresh_courses(), stop):
+                    break
                 now = self.clock.monotonic()
                 due = sorted(
                     (s.next_due, cid)
@@ -132,13 +134,34 @@ class Scheduler:
                 await self._wait(stop, running)
         finally:
             await self._drain(running)
+        if self.fatal is not None:
+            raise self.fatal
+
+    async def _unless_stopped(self, work: Awaitable[None], stop: asyncio.Event) -> bool:
+        """Run ``work`` unless ``stop`` comes first (a listing may wait long on the budget);
+        False when stopped."""
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if task.done():
+            task.result()
+            return True
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return False
 
     def _finished(
         self, running: dict[str, asyncio.Task[None]], course_id: str, _: asyncio.Task[None]
     ) -> None:
         task = running.pop(course_id, None)
-        if task is not None and not task.cancelled() and task.exception() is not None:
-            log.error("course.crashed", course_id=course_id, error=repr(task.exception()))
+        error = task.exception() if task is not None and not task.cancelled() else None
+        if isinstance(error, FatalLearnError):
+            self.fatal = self.fatal or error  # e.g. credentials refused: stop the daemon
+        elif error is not None:
+            log.error("course.crashed", course_id=course_id, error=repr(error))
             self.states.setdefault(course_id, CourseState()).next_due = (
                 self.clock.monotonic() + self.options.interval.total_seconds()
             )
@@ -169,7 +192,17 @@ class Scheduler:
             return
         log.info("scheduler.draining", cycles_running=len(running))
         tasks = list(running.values())
-        _, pending = await asyncio.wait(tasks, timeout=self.options.drain_timeout.total_seconds())
+        deadline = asyncio.ensure_future(
+            self.clock.sleep(self.options.drain_timeout.total_seconds())
+        )
+        try:
+            await asyncio.wait(
+                [deadline, asyncio.gather(*tasks, return_exceptions=True)],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            deadline.cancel()
+        pending = [task for task in tasks if not task.done()]
         for task in pending:
             task.cancel()
         if pending:
