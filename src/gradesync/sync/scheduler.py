@@ -195,11 +195,11 @@ class Scheduler:
         deadline = asyncio.ensure_future(
             self.clock.sleep(self.options.drain_timeout.total_seconds())
         )
+        everything: asyncio.Future[list[BaseException | None]] = asyncio.gather(
+            *tasks, return_exceptions=True
+        )
         try:
-            await asyncio.wait(
-                [deadline, asyncio.gather(*tasks, return_exceptions=True)],
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            await asyncio.wait([deadline, everything], return_when=asyncio.FIRST_COMPLETED)
         finally:
             deadline.cancel()
         pending = [task for task in tasks if not task.done()]
