@@ -15,6 +15,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import structlog
 
@@ -199,7 +200,8 @@ class Scheduler:
             *tasks, return_exceptions=True
         )
         try:
-            await asyncio.wait([deadline, everything], return_when=asyncio.FIRST_COMPLETED)
+            waiters: list[asyncio.Future[Any]] = [deadline, everything]
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             deadline.cancel()
         pending = [task for task in tasks if not task.done()]
