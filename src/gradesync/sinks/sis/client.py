@@ -17,24 +17,22 @@ from gradesync.sinks.base import HttpAnswer, retry_after_seconds
 from gradesync.sinks.sis.auth import SisAuth
 
 _EXCERPT = 200
+REQUEST_TIMEOUT = 30.0  # seconds for one request, its answer read in full
 
 
 class SisClient:
     """Sends JSON requests to the SIS; ``open`` before use, ``close`` after."""
 
-    def __init__(
-        self, config: SisSinkConfig, clock: Clock, *, timeout: float = 30.0, connections: int = 16
-    ) -> None:
+    def __init__(self, config: SisSinkConfig, clock: Clock, *, connections: int = 16) -> None:
         self._auth = SisAuth(config, clock)
         self._clock = clock
-        self._timeout = timeout
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
                 connector=aiohttp.TCPConnector(limit=self._connections),
             )
 
