@@ -229,3 +229,50 @@ async def test_removed_membership_is_found_by_a_full_read(harness: Harness) -> N
     assert {e["type"] for e in events} == {"gradesync.grade.deleted"}
     assert {e["data"]["column"]["type"] for e in events} <= {"Attempts", "Manual"}
     assert await harness.cycle(full=True) == []
+
+
+class FilterIgnoringSource:
+    """Learn as an older or odd server: the ``changeIndex`` filter is accepted and ignored."""
+
+    def __init__(self, client: LearnClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def column_grades(self, course_id: str, column_id: str, **options: Any) -> Any:
+        options.pop("change_index", None)
+        return self._client.column_grades(course_id, column_id, **options)
+
+
+async def test_a_server_ignoring_the_filter_is_read_as_full(harness: Harness) -> None:
+    await harness.cycle()
+    syncer = harness.syncer
+    syncer._source = FilterIgnoringSource(syncer._source)  # type: ignore[arg-type, assignment]
+    assert await harness.cycle() == []  # every row comes back: nothing is mistaken for new
+    course = harness.plain_course()
+    column_id, user_id = harness.graded(course.id)
+    harness.world.clear_grade(course.id, column_id, user_id)
+    harness.world.remove_student(course.id, harness.world.student_ids(course.id)[-1])
+    kinds = {(e["type"], e["data"]["user"]["id"]) for e in await harness.cycle()}
+    assert ("gradesync.grade.deleted", user_id) in kinds  # and the full read finds removals
+
+
+async def test_lastchanged_strategy_reads_only_columns_that_moved(harness: Harness) -> None:
+    harness.syncer._options = SyncOptions(site=harness.sim.base_url, strategy="lastchanged")
+    await harness.cycle()
+    before = harness.sim.stats.count(endpoint=GRADES)
+    assert await harness.cycle() == []
+    quiet_reads = harness.sim.stats.count(endpoint=GRADES) - before
+    course = harness.plain_course()
+    column_id, user_id = harness.graded(course.id)
+    harness.world.set_score(course.id, column_id, user_id, 1.5)
+    before = harness.sim.stats.count(endpoint=GRADES)
+    events = await harness.cycle()
+    assert [e["type"] for e in events if e["data"]["column"]["id"] == column_id] == [
+        "gradesync.grade.updated"
+    ]
+    assert harness.sim.stats.count(endpoint=GRADES) - before == quiet_reads + 1
+
+
+GRADES = "v2/courses/{courseId}/gradebook/columns/{columnId}/users"
