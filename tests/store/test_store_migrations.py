@@ -51,6 +51,7 @@ async def test_a_file_at_the_first_version_is_upgraded_in_place_keeping_its_data
 
     async with SQLiteStateStore(db_path, clock=clock) as store:
         assert (await store.status()).schema_version == SCHEMA_VERSION
+        assert (await store.status()).grades == 1
         assert set(await store.courses()) == {COURSE}
         assert (await store.structure(COURSE)).cursors["_1_1"].change_index == 4242
         assert await store.grades(COURSE, "_1_1") == {

@@ -21,6 +21,9 @@ from gradesync.store.codec import (
 )
 from gradesync.store.protocol import CourseStatus, CourseStructure, StoreStatus
 
+# The condition of the partial index ``grades_tombstones``, word for word, so SQLite uses it.
+TOMBSTONE = "length(digest) = 0"
+
 
 async def structure(db: aiosqlite.Connection, course_id: str) -> CourseStructure:
     key = (course_id,)
@@ -53,18 +56,27 @@ async def structure(db: aiosqlite.Connection, course_id: str) -> CourseStructure
     )
 
 
+async def _per_course(db: aiosqlite.Connection, sql: str) -> dict[str, int]:
+    return {course_id: n for course_id, n in await db.execute_fetchall(sql)}
+
+
 async def course_status(
     db: aiosqlite.Connection, *, include_unselected: bool
 ) -> list[CourseStatus]:
     where = "" if include_unselected else "WHERE c.selected = 1"
     rows = await db.execute_fetchall(
         "SELECT c.id, json_extract(c.data, '$.name'), c.selected, c.first_seen, c.last_seen,"
-        " s.last_success,"
-        " s.last_error, s.last_error_at, s.error_since, s.next_due,"
-        " (SELECT count(*) FROM columns k WHERE k.course_id = c.id),"
-        " (SELECT count(*) FROM grades g WHERE g.course_id = c.id AND length(g.digest) > 0)"
+        " s.last_success, s.last_error, s.last_error_at, s.error_since, s.next_due"
         f" FROM courses c LEFT JOIN course_status s ON s.course_id = c.id {where}"
         " ORDER BY c.id"
+    )
+    # One pass over each table beats a count per course, which decodes every row it counts.
+    columns = await _per_course(db, "SELECT course_id, count(*) FROM columns GROUP BY course_id")
+    rows_per_course = await _per_course(
+        db, "SELECT course_id, count(*) FROM grades GROUP BY course_id"
+    )
+    tombstones = await _per_course(
+        db, f"SELECT course_id, count(*) FROM grades WHERE {TOMBSTONE} GROUP BY course_id"
     )
     return [
         CourseStatus(
@@ -78,8 +90,8 @@ async def course_status(
             last_error_at=parse_time(row[7]),
             error_since=parse_time(row[8]),
             next_due=parse_time(row[9]),
-            columns=row[10],
-            grades=row[11],
+            columns=columns.get(row[0], 0),
+            grades=rows_per_course.get(row[0], 0) - tombstones.get(row[0], 0),
         )
         for row in rows
     ]
@@ -94,7 +106,8 @@ async def status(db: aiosqlite.Connection, path: str) -> StoreStatus:
         schema_version=int(await scalar(db, "PRAGMA user_version")),
         courses=await count(db, "SELECT count(*) FROM courses WHERE selected = 1"),
         columns=await count(db, "SELECT count(*) FROM columns"),
-        grades=await count(db, "SELECT count(*) FROM grades WHERE length(digest) > 0"),
+        grades=await count(db, "SELECT count(*) FROM grades")
+        - await count(db, f"SELECT count(*) FROM grades WHERE {TOMBSTONE}"),
         events=await count(db, "SELECT count(*) FROM outbox"),
         last_seq=await count(db, "SELECT max(seq) FROM outbox"),
         sinks=await outbox.sink_statuses(db),
