@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -108,3 +109,31 @@ def test_the_demo_configuration_loads_as_compose_mounts_it() -> None:
     assert settings.health.address == ("0.0.0.0", 9108)
     # The image's HEALTHCHECK asks the wildcard listener through the loopback address.
     assert probe_url(settings.health.address, "/healthz") == "http://127.0.0.1:9108/healthz"
+
+
+# Where "gradesync" names a user, a group or a container, not the program.
+_NAMES_AFTER = {"-u", "-g", "-o", "-t", "--name", "exec"}
+
+
+def guide_invocations(text: str) -> list[list[str]]:
+    """The arguments of every gradesync invocation in the guide's shell blocks."""
+    found = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.DOTALL):
+        for line in block.replace("\\\n", " ").splitlines():
+            tokens = shlex.split(line)
+            ends = [i for i, t in enumerate(tokens) if re.match(r"^(\||&&|;|\d?>)", t)]
+            tokens = tokens[: ends[0]] if ends else tokens
+            for i, token in enumerate(tokens[:-1]):
+                program = token in ("gradesync", "gradesync-admin") or token.endswith(
+                    "/bin/gradesync"
+                )
+                if program and (i == 0 or tokens[i - 1] not in _NAMES_AFTER):
+                    found.append(tokens[i + 1 :])
+    return found
+
+
+def test_every_gradesync_command_in_the_guide_exists() -> None:
+    invocations = guide_invocations((DEPLOY / "README.md").read_text())
+    assert {args[0] for args in invocations} >= {"check", "health", "state"}
+    for args in invocations:
+        build_parser(args[0]).parse_args(args)  # a bad command or option exits
