@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
@@ -27,9 +27,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from gradesync.commands.common import add_config_argument
 from gradesync.config import LearnConfig, load_settings
-from gradesync.daemon import Runtime
 from gradesync.errors import AuthenticationError, ConfigError, LearnError, StateError
-from gradesync.metrics import DaemonStats, RuntimeCollector
+
+if TYPE_CHECKING:  # the probe command imports this module: it stays light without the daemon
+    from gradesync.daemon import Runtime
+    from gradesync.metrics import DaemonStats, RuntimeCollector
 
 log = structlog.get_logger("gradesync.health")
 
