@@ -38,3 +38,12 @@ def validate_event(event_schema: dict[str, Any]) -> Any:
         assert not errors, "; ".join(f"{list(e.path)}: {e.message}" for e in errors)
 
     return check
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Any:
+    """A command run in-process points structlog at pytest's captured stream; undo it."""
+    import structlog
+
+    yield
+    structlog.reset_defaults()

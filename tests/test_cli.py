@@ -184,3 +184,21 @@ def test_simulate_and_once_give_schema_valid_events(tmp_path: Path, validate_eve
     assert events
     for event in events:
         validate_event(event)
+
+
+async def test_demo_writes_events_of_each_type(tmp_path: Path, validate_event: Any) -> None:
+    out = tmp_path / "demo"
+    code, stdout, err = await gradesync("demo", "--duration", "15", "--out", str(out))
+    assert code == 0, err[-2000:]
+    events = events_in(out / "events.jsonl")
+    assert {e["type"] for e in events} == {
+        "gradesync.grade.created",
+        "gradesync.grade.updated",
+        "gradesync.grade.deleted",
+    }
+    for event in events[:: max(1, len(events) // 200)]:
+        validate_event(event)
+    assert str(out / "events.jsonl") in stdout
+    code, status, _ = await gradesync("status", "--config", str(out / "gradesync.toml"))
+    assert code == 0
+    assert "file" in status

@@ -170,7 +170,7 @@ async def open_runtime(
         client = await stack.enter_async_context(
             LearnClient(learn_settings(settings), clock=clock, gate=budget)
         )
-        built = list(sinks) if sinks is not None else [build_sink(s) for s in settings.sinks]
+        built = list(sinks) if sinks is not None else [build_sink(s, clock) for s in settings.sinks]
         for sink in built:
             await sink.open()
             stack.push_async_callback(sink.close)

@@ -44,10 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--edits-per-minute",
         type=float,
-        default=120.0,
+        default=600.0,
         help="how fast the simulated instructors edit grades",
     )
-    parser.add_argument("--interval", default="10s", help="per-course cycle interval")
+    parser.add_argument("--interval", default="5s", help="per-course cycle interval")
 
 
 class Progress:
@@ -105,6 +105,25 @@ def _fresh_directory(out: Path) -> None:
     out.mkdir(parents=True)
 
 
+def _write_config(out: Path, base_url: str, client_id: str) -> None:
+    """A configuration for ``status`` and friends to read the demo's state afterwards."""
+    (out / "gradesync.toml").write_text(
+        f"""# Written by `gradesync demo`; the simulator it names is gone when the demo ends.
+[learn]
+base_url = "{base_url}"
+client_id = "{client_id}"
+client_secret = "demo"
+
+[state]
+path = "{(out / "gradesync.db").resolve()}"
+
+[[sinks]]
+type = "file"
+path = "{(out / "events.jsonl").resolve()}"
+"""
+    )
+
+
 async def main(args: argparse.Namespace, stop: asyncio.Event) -> int:
     out = Path(args.out)
     await asyncio.to_thread(_fresh_directory, out)
@@ -127,12 +146,20 @@ async def main(args: argparse.Namespace, stop: asyncio.Event) -> int:
                     "client_secret": sim.client_secret,
                     "requests_per_second": 200,
                     "concurrency": 16,
+                    # A simulator has no quota to protect: let the demo run at full speed.
+                    "daily_request_budget": 10_000_000,
                 },
                 "state": {"path": str(out / "gradesync.db")},
-                "sync": {"interval": args.interval, "jitter": "1s", "concurrency": 8},
+                "sync": {
+                    "interval": args.interval,
+                    "jitter": "1s",
+                    "concurrency": 8,
+                    "drain_timeout": "5s",
+                },
                 "sinks": [{"type": "file", "path": str(out / "events.jsonl")}],
             }
         )
+        await asyncio.to_thread(_write_config, out, sim.base_url, sim.client_id)
         async with open_runtime(settings) as runtime:
             courses = await runtime.syncer.list_courses()
             columns = sum(len(world.column_ids(c.id)) for c in courses)
@@ -149,6 +176,7 @@ async def main(args: argparse.Namespace, stop: asyncio.Event) -> int:
                     interval=settings.sync.interval,
                     jitter=settings.sync.jitter,
                     concurrency=settings.sync.concurrency,
+                    drain_timeout=settings.sync.drain_timeout,
                 ),
                 on_result=on_result,
             )
@@ -188,5 +216,6 @@ async def main(args: argparse.Namespace, stop: asyncio.Event) -> int:
         f"{progress.recipe_calls()} on the same schedule"
     )
     print(f"  events file: {out / 'events.jsonl'}")
-    print(f"  state: {out / 'gradesync.db'}  (try: gradesync status --config <file>)")
+    print(f"  state: {out / 'gradesync.db'}")
+    print(f"  see what it holds: gradesync status --config {out / 'gradesync.toml'}")
     return 0

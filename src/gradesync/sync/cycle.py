@@ -313,6 +313,7 @@ class Syncer:
                     as_event_grade(snap.content, snap.change_index),
                     "",
                     snap.version + 1,
+                    column_deleted=True,
                 )
             )
 
@@ -381,6 +382,8 @@ class Syncer:
         previous: dict[str, object] | None,
         digest: str,
         version: int,
+        *,
+        column_deleted: bool = False,
     ) -> GradeChange:
         membership = memberships.get(user_id)
         record_course = course
@@ -403,6 +406,7 @@ class Syncer:
             previous=previous,
             digest=digest,
             version=version,
+            column_deleted=column_deleted,
         )
 
     def _new_event(self, change: GradeChange, now: datetime) -> NewEvent:

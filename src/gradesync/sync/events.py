@@ -37,6 +37,7 @@ class GradeChange:
     previous: dict[str, Any] | None
     digest: str
     version: int
+    column_deleted: bool = False
 
     @property
     def subject(self) -> str:
@@ -55,6 +56,13 @@ def iso(moment: datetime) -> str:
 
 def _course_ref(course: Course) -> dict[str, Any]:
     return {"id": course.id, "courseId": course.course_id, "externalId": course.external_id}
+
+
+def _available(column: Column) -> bool | None:
+    """Whether students see the column (Learn's ``availability.available``), if known."""
+    if column.availability is None or column.availability.available is None:
+        return None
+    return column.availability.available == "Yes"
 
 
 def build_event(change: GradeChange, *, site: str, detected: datetime) -> dict[str, Any]:
@@ -91,6 +99,9 @@ def build_event(change: GradeChange, *, site: str, detected: datetime) -> dict[s
                 "scorePossible": column.score_possible,
                 "due": iso(column.due) if column.due else None,
                 "category": category,
+                "externalGrade": column.external_grade,
+                "available": _available(column),
+                "deleted": change.column_deleted,
             },
             "grade": change.grade,
             "previous": change.previous,
