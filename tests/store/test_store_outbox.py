@@ -108,7 +108,14 @@ async def test_retried_dead_letters_come_before_new_events_oldest_first(
 
     assert await store.retry_dead_letters(sink="sis") == 2
     assert await store.dead_letters() == []
-    assert await ids(store, "sis") == ["a", "c", "d", "e"]
+    pending = await store.pending("sis", 100)
+    assert [(e.id, e.retried) for e in pending] == [
+        ("a", True),
+        ("c", True),
+        ("d", False),
+        ("e", False),
+    ]
+    assert [e.id for e in await store.pending("sis", 1)] == ["a"]
     assert await store.outbox_depth("sis") == 4
 
     # A retried event acknowledged leaves the queue; the main stream keeps its own place.

@@ -156,9 +156,10 @@ def event_row(event: NewEvent) -> tuple[Any, ...]:
 OUTBOX_COLUMNS = "o.seq, o.id, o.type, o.subject, o.course_id, o.time, o.payload"
 
 
-def outbox_from_row(row: Any) -> OutboxEvent:
+def outbox_from_row(row: Any, *, retried: bool = False) -> OutboxEvent:
     seq, event_id, kind, subject, course_id, time, payload = row
-    return OutboxEvent(seq, event_id, kind, subject, course_id, parse_time_required(time), payload)
+    when = parse_time_required(time)
+    return OutboxEvent(seq, event_id, kind, subject, course_id, when, payload, retried)
 
 
 def cycle_row(rec: CycleRecord) -> tuple[Any, ...]:

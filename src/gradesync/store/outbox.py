@@ -4,8 +4,7 @@ A sink's main stream is every event after its ``position`` that it has not dead-
 retry queue holds dead letters an operator sent back; :func:`pending` serves the queue first,
 oldest first, then the main stream. Acknowledging an event from the main stream moves the
 position (never back); acknowledging a queued one takes it and older queued ones off the queue.
-A dead letter is always at or before the position unless a replay moved the position back, so
-the two sets never hold the same event for one sink.
+The main stream leaves out what is queued, so one call never returns an event twice.
 
 These functions run inside a transaction the caller opened on the right connection.
 """
@@ -77,22 +76,24 @@ async def pending(db: aiosqlite.Connection, sink: str, limit: int) -> list[Outbo
     position, disabled = await _sink(db, sink)
     if disabled or limit <= 0:
         return []
-    rows = list(
-        await db.execute_fetchall(
+    retried = [
+        outbox_from_row(row, retried=True)
+        for row in await db.execute_fetchall(
             f"SELECT {OUTBOX_COLUMNS} FROM retry_queue r JOIN outbox o ON o.seq = r.seq"
             " WHERE r.sink = ? ORDER BY r.seq LIMIT ?",
             (sink, limit),
         )
+    ]
+    if len(retried) == limit:
+        return retried
+    fresh = await db.execute_fetchall(
+        f"SELECT {OUTBOX_COLUMNS} FROM outbox o WHERE o.seq > ?"
+        " AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.sink = ? AND d.seq = o.seq)"
+        " AND NOT EXISTS (SELECT 1 FROM retry_queue r WHERE r.sink = ? AND r.seq = o.seq)"
+        " ORDER BY o.seq LIMIT ?",
+        (position, sink, sink, limit - len(retried)),
     )
-    if len(rows) < limit:
-        rows += await db.execute_fetchall(
-            f"SELECT {OUTBOX_COLUMNS} FROM outbox o WHERE o.seq > ?"
-            " AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.sink = ? AND d.seq = o.seq)"
-            " AND NOT EXISTS (SELECT 1 FROM retry_queue r WHERE r.sink = ? AND r.seq = o.seq)"
-            " ORDER BY o.seq LIMIT ?",
-            (position, sink, sink, limit - len(rows)),
-        )
-    return [outbox_from_row(row) for row in rows]
+    return retried + [outbox_from_row(row) for row in fresh]
 
 
 async def _queued(db: aiosqlite.Connection, sink: str, seq: int) -> bool:

@@ -1,8 +1,9 @@
 """The ``StateStore`` protocol and the records it keeps.
 
 Everything the sync engine knows between cycles lives behind this protocol, so that a restart
-resumes where it stopped and another database can take SQLite's place. The records are plain
-frozen dataclasses, except :class:`UnitOfWork`, which the engine fills in as a cycle goes on.
+resumes where it stopped and another database can take SQLite's place. The records are frozen
+(dataclasses, and a named tuple for the grade snapshot), except :class:`UnitOfWork`, which the
+engine fills in as a cycle goes on.
 
 Outbox order, per sink: events are delivered in commit order (``seq``). Dead letters that an
 operator retries go to a per-sink retry queue that :meth:`StateStore.pending` serves before new
@@ -66,7 +67,8 @@ class NewEvent:
 
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
-    """An event in the outbox; ``seq`` is its place in commit order."""
+    """An event in the outbox; ``seq`` is its place in commit order. ``retried`` marks one
+    that :meth:`StateStore.pending` served from the sink's retry queue."""
 
     seq: int
     id: str
@@ -75,6 +77,7 @@ class OutboxEvent:
     course_id: str
     time: datetime
     payload: str
+    retried: bool = False
 
 
 @dataclass(frozen=True, slots=True)
