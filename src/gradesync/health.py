@@ -140,7 +140,12 @@ async def serve_health(address: tuple[str, int], health: HealthApp) -> AsyncIter
     await runner.setup()
     try:
         host, port = address
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            raise ConfigError(
+                f"health.listen: cannot listen on {_url_host(host)}:{port}: {exc.strerror or exc}"
+            ) from None
         log.info("health.listening", url=f"http://{_url_host(host)}:{port}/")
         yield
     finally:

@@ -31,9 +31,9 @@ from gradesync.sync.scheduler import Scheduler, SchedulerOptions
 log = structlog.get_logger("gradesync.run")
 
 STATUS_EVERY = 10.0  # seconds between two STATUS= updates to systemd
-# Sections a reload applies in place; every other key (and these two) needs a restart.
+# Sections a reload applies in place; every other key (and these of [learn]) needs a restart.
 LIVE_SECTIONS = ("logging", "sync", "selection", "learn")
-RESTART_KEYS = frozenset({"learn.base_url", "learn.daily_request_budget"})
+RESTART_LEARN_KEYS = ("base_url", "daily_request_budget")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +67,17 @@ def changed_keys(old: Settings, new: Settings) -> list[str]:
 
 
 def needs_restart(key: str) -> bool:
-    return key in RESTART_KEYS or key.split(".")[0] not in LIVE_SECTIONS
+    section, _, name = key.partition(".")
+    return section not in LIVE_SECTIONS or (section == "learn" and name in RESTART_LEARN_KEYS)
+
+
+def effective(started: Settings, new: Settings) -> Settings:
+    """``new`` with every key that needs a restart kept as the daemon started with it."""
+    kept = {name: getattr(started, name) for name in Settings.model_fields}
+    learn = new.learn.model_copy(update={k: getattr(started.learn, k) for k in RESTART_LEARN_KEYS})
+    return new.model_copy(
+        update={**{k: v for k, v in kept.items() if k not in LIVE_SECTIONS}, "learn": learn}
+    )
 
 
 class Daemon:
@@ -77,8 +87,8 @@ class Daemon:
         self, config: str | None, settings: Settings, runtime: Runtime, notifier: Notifier
     ) -> None:
         self.config = config
-        self.started_with = settings  # keys that need a restart are compared with this
-        self.settings = settings  # the live keys in effect
+        self.started_with = settings
+        self.settings = settings  # in effect: the live keys as last reloaded, the others as started
         self.runtime = runtime
         self.notifier = notifier
         self.stats = DaemonStats(runtime.clock)
@@ -212,8 +222,9 @@ class Daemon:
         except ConfigError as exc:
             log.error("config.refused", reason=str(exc), kept=self.settings.source)
             return False
-        live = [k for k in changed_keys(self.settings, new) if not needs_restart(k)]
         restart = [k for k in changed_keys(self.started_with, new) if needs_restart(k)]
+        new = effective(self.started_with, new)
+        live = changed_keys(self.settings, new)
         try:
             await self._apply(new, live)
         except LearnError as exc:
