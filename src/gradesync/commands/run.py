@@ -213,8 +213,8 @@ class Daemon:
     async def reload(self) -> bool:
         """Load the configuration again and apply what can change while running.
 
-        A file that does not load, or Learn credentials that Learn refuses, are refused with
-        one log line; the configuration in effect stays as it was.
+        A file that does not load, or new Learn settings that get no token (credentials
+        refused, Learn unreachable), are refused with one log line; what is in effect stays.
         """
         try:
             new = load_settings(self.config)
