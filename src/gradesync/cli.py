@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import importlib
 import inspect
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -101,5 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gradesync: {exc}", file=sys.stderr)
         return EXIT_INCOMPLETE
     except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:  # `gradesync status | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     return code

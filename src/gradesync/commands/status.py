@@ -10,6 +10,7 @@ from typing import Any
 
 from gradesync.commands.common import add_config_argument, load
 from gradesync.daemon import open_store
+from gradesync.store import CourseStructure
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,16 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _cursor_summary(structure: CourseStructure) -> dict[str, Any]:
+    """Where reading resumes: the highest ``changeIndex`` cursor, the oldest full read."""
+    cursors = structure.cursors.values()
+    full_reads = [c.full_read_at for c in cursors if c.full_read_at is not None]
+    return {
+        "max_change_index": max((c.change_index for c in cursors), default=None),
+        "oldest_full_read": min(full_reads) if full_reads else None,
+    }
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -46,13 +57,19 @@ async def main(args: argparse.Namespace) -> int:
         status = await store.status()
         courses = await store.course_status()
         dead = await store.dead_letters()
+        cursors = {
+            c.course_id: _cursor_summary(await store.structure(c.course_id)) for c in courses
+        }
     if args.json:
         print(
             json.dumps(
                 _plain(
                     {
                         "state": dataclasses.asdict(status),
-                        "courses": [dataclasses.asdict(c) for c in courses],
+                        "courses": [
+                            {**dataclasses.asdict(c), "cursor": cursors[c.course_id]}
+                            for c in courses
+                        ],
                         "dead_letters": [dataclasses.asdict(d) for d in dead],
                     }
                 ),
@@ -78,6 +95,8 @@ async def main(args: argparse.Namespace) -> int:
                 "name",
                 "columns",
                 "grades",
+                "cursor",
+                "oldest full read",
                 "last success",
                 "failing since",
                 "next due",
@@ -89,6 +108,8 @@ async def main(args: argparse.Namespace) -> int:
                     (c.name or "")[:30],
                     str(c.columns),
                     str(c.grades),
+                    str(cursors[c.course_id]["max_change_index"] or "-"),
+                    _when(cursors[c.course_id]["oldest_full_read"]),
                     _when(c.last_success),
                     _when(c.error_since),
                     _when(c.next_due),

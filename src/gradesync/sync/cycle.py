@@ -104,6 +104,11 @@ class Syncer:
         self._clock = clock
         self._known_courses: dict[str, Course] = {}
 
+    async def record_next_due(self, course_id: str, after_seconds: float) -> None:
+        """Keep the scheduler's plan in the state, for ``status``."""
+        when = self._clock.now() + timedelta(seconds=max(0.0, after_seconds))
+        await self._store.set_next_due(course_id, when)
+
     async def list_courses(self) -> list[Course]:
         """Read the course list (server-side filters first), save it, return what is selected."""
         sel = self._selection

@@ -110,6 +110,7 @@ class Scheduler:
                 wait = max(wait, result.retry_after)
             state.next_due = now + wait
         self.cycles += 1
+        await self.syncer.record_next_due(course.id, state.next_due - now)
         if self.on_result is not None:
             await self.on_result(result)
 
