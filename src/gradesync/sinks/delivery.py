@@ -61,7 +61,6 @@ class Deliverer:
         self.wake = asyncio.Event()
         self.disabled: str | None = None  # why the sink is disabled, once it is
         self._checked = False
-        self._position = 0  # the sink's position in the store, as far as this deliverer knows
 
     async def drain(self) -> float | None:
         """Deliver until the outbox is empty (None) or the sink asks to wait (seconds; infinite
@@ -95,16 +94,11 @@ class Deliverer:
         """Record the outcomes in order; returns the one that stopped the batch, if any.
 
         Delivered events of the main stream are acknowledged together, by the last of each run
-        (the store moves the sink's position over all of them at once). Events that may come
-        from the retry queue (at or below the known position, or before a step back in
-        ``seq``, which is where the queue ends) are acknowledged one by one. Guessing wrong is
-        safe both ways: one by one is only slower, and a queued event taken for the main stream
-        stays queued and is delivered again."""
-        seqs = [event.seq for event in batch]
-        queue_end = max((i for i in range(len(seqs) - 1) if seqs[i] > seqs[i + 1]), default=-1)
+        (the store moves the sink's position over all of them at once); events served from the
+        retry queue (``retried``) are acknowledged one by one."""
         run_end: int | None = None
-        for index, (event, outcome) in enumerate(zip(batch, outcomes, strict=False)):
-            main_stream = index > queue_end and event.seq > self._position
+        for event, outcome in zip(batch, outcomes, strict=False):
+            main_stream = not event.retried
             if outcome.kind == "delivered":
                 self.stats.delivered += 1
                 if main_stream:
@@ -117,8 +111,6 @@ class Deliverer:
             if not outcome.final:
                 return outcome
             await self._store.dead_letter(self.sink.name, event, outcome.reason, kind=outcome.kind)
-            if main_stream:
-                self._position = event.seq
             self.stats.refused[outcome.kind] = self.stats.refused.get(outcome.kind, 0) + 1
             log.warning(
                 "event.refused",
@@ -133,13 +125,11 @@ class Deliverer:
     async def _acknowledge(self, upto_seq: int | None) -> None:
         if upto_seq is not None:
             await self._store.mark_delivered(self.sink.name, upto_seq)
-            self._position = max(self._position, upto_seq)
 
     async def _check_disabled(self) -> None:
         status = await self._store.status()
         mine = [s for s in status.sinks if s.name == self.sink.name]
         self._checked = True
-        self._position = mine[0].position if mine else 0
         if mine and mine[0].disabled:
             self.disabled = mine[0].disabled_reason or "disabled"
             log.error("sink.disabled", sink=self.sink.name, reason=self.disabled, at_start=True)
