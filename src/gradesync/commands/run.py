@@ -127,15 +127,15 @@ class Daemon:
                 async with asyncio.TaskGroup() as group:
                     for deliverer in runtime.deliverers:
                         group.create_task(deliverer.run(delivery_stop))
-                    helpers = [
+                    side_tasks = [
                         group.create_task(self._announce_stop(stop)),
                         group.create_task(self._reloads(reload)),
                     ]
                     if self.notifier.enabled:
-                        helpers.append(group.create_task(self._report_status()))
+                        side_tasks.append(group.create_task(self._report_status()))
                     await self.scheduler.run(stop)
-                    for helper in helpers:
-                        helper.cancel()
+                    for task in side_tasks:
+                        task.cancel()
                     timeout = self.settings.sync.drain_timeout.total_seconds()
                     await runtime.deliver_pending(runtime.clock.monotonic() + timeout)
                     delivery_stop.set()
