@@ -115,6 +115,14 @@ class Runtime:
                 group.create_task(one(index))
         return results
 
+    async def prune_outbox(self) -> int:
+        """Drop events every sink has delivered and that are older than the retention."""
+        before = self.clock.now() - self.settings.state.outbox_retention
+        pruned = await self.store.prune_outbox(before)
+        if pruned:
+            log.info("outbox.pruned", events=pruned, before=before.isoformat())
+        return pruned
+
     def log_cycle(self, result: CourseResult) -> None:
         """The one canonical line per course cycle: counts and duration, no names or scores."""
         duration = (result.finished - result.started).total_seconds() if result.finished else None

@@ -30,6 +30,7 @@ async def main(args: argparse.Namespace) -> int:
         results = await runtime.sync_courses(full=args.full)
         deadline = runtime.clock.monotonic() + settings.delivery.once_wait.total_seconds()
         delivered = await runtime.deliver_pending(deadline)
+        await runtime.prune_outbox()
         refused = sum(sum(d.stats.refused.values()) for d in runtime.deliverers)
     failed = [r for r in results if not r.complete]
     events = sum(sum(r.events.values()) for r in results)

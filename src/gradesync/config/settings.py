@@ -56,6 +56,8 @@ class StateConfig(Section):
     """Where the SQLite state lives (relative paths are relative to the working directory)."""
 
     path: Path = Path("gradesync.db")
+    # Events every sink has delivered are kept this long (for `replay`), then pruned.
+    outbox_retention: PositiveDuration = timedelta(days=30)
 
 
 class SelectionConfig(Section):
