@@ -202,3 +202,25 @@ async def test_demo_writes_events_of_each_type(tmp_path: Path, validate_event: A
     code, status, _ = await gradesync("status", "--config", str(out / "gradesync.toml"))
     assert code == 0
     assert "file" in status
+
+
+async def test_a_disabled_sink_is_enabled_again(tmp_path: Path) -> None:
+    from gradesync.store import SQLiteStateStore
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[learn]\nbase_url = 'http://127.0.0.1:9'\nclient_id = 'x'\nclient_secret = 's'\n"
+        f"[state]\npath = '{tmp_path / 'state.db'}'\n"
+    )
+    async with SQLiteStateStore(tmp_path / "state.db") as store:
+        await store.register_sinks(["hooks"])
+        await store.disable_sink("hooks", "410 Gone from https://hooks.example.edu")
+    code, out, _ = await gradesync("sinks", "enable", "hooks", "--config", str(config))
+    assert code == 0
+    assert "410 Gone" in out
+    async with SQLiteStateStore(tmp_path / "state.db") as store:
+        (sink,) = (await store.status()).sinks
+        assert not sink.disabled
+    code, _, err = await gradesync("sinks", "enable", "nope", "--config", str(config))
+    assert code == 2
+    assert "hooks" in err

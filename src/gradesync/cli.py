@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("gradesync.simulator.command", "serve the built-in Learn REST API simulator"),
     "deadletters": ("gradesync.commands.deadletters", "list dead letters, or deliver them again"),
     "replay": ("gradesync.commands.replay", "deliver a sink's events again from a point in time"),
+    "sinks": ("gradesync.commands.sinks", "enable a sink that was disabled (410 Gone)"),
     "state": ("gradesync.commands.state", "state maintenance: an online backup"),
     "health": ("gradesync.health", "ask the running daemon's health endpoint; exit 0 if healthy"),
 }
