@@ -106,3 +106,16 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
         return max(0.0, (parsedate_to_datetime(text) - now).total_seconds())
     except (TypeError, ValueError):
         return None
+
+
+def in_order(results: Sequence[Outcome | None]) -> list[Outcome]:
+    """The outcomes a sink may report for a batch written out of order: those up to the first
+    event without one, or up to and including the first ``retry`` (order must be kept)."""
+    outcomes: list[Outcome] = []
+    for outcome in results:
+        if outcome is None:
+            break
+        outcomes.append(outcome)
+        if outcome.kind == "retry":
+            break
+    return outcomes

@@ -35,7 +35,7 @@ import structlog
 
 from gradesync.clock import Clock, SystemClock
 from gradesync.config.sinks import SisSinkConfig
-from gradesync.sinks.base import HttpAnswer, Outcome
+from gradesync.sinks.base import HttpAnswer, Outcome, in_order
 from gradesync.sinks.sis.client import SisClient
 from gradesync.sinks.sis.mapping import (
     GradeTarget,
@@ -118,14 +118,7 @@ class GradesJourneySink:
                 break
         if self._config.dry_run:
             log.info("sis.dry_run", sink=self.name, events=len(events), wrote_nothing=True)
-        outcomes: list[Outcome] = []
-        for outcome in results:
-            if outcome is None:
-                break
-            outcomes.append(outcome)
-            if outcome.kind == "retry":
-                break
-        return outcomes
+        return in_order(results)
 
     async def _write_values(
         self, run: list[tuple[int, GradeTarget]], results: list[Outcome | None]

@@ -21,7 +21,7 @@ import structlog
 
 from gradesync.clock import Clock, SystemClock
 from gradesync.config.sinks import SisSinkConfig
-from gradesync.sinks.base import HttpAnswer, Outcome
+from gradesync.sinks.base import HttpAnswer, Outcome, in_order
 from gradesync.sinks.sis.client import SisClient
 from gradesync.sinks.sis.mapping import GradeTarget, letter, map_event, points
 from gradesync.store import OutboxEvent
@@ -107,14 +107,7 @@ class UpsertSink:
                 group.create_task(write_chain(chain))
         if self._config.dry_run:
             log.info("sis.dry_run", sink=self.name, events=len(events), wrote_nothing=True)
-        outcomes: list[Outcome] = []
-        for outcome in results:
-            if outcome is None:
-                break
-            outcomes.append(outcome)
-            if outcome.kind == "retry":
-                break
-        return outcomes
+        return in_order(results)
 
     async def _write(self, target: GradeTarget) -> Outcome:
         url = self.url_of(target)
