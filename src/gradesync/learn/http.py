@@ -17,7 +17,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any, TypeVar
 
@@ -39,6 +38,7 @@ from gradesync.errors import (
     ServerError,
     TransportError,
 )
+from gradesync.httputil import retry_after_seconds
 from gradesync.learn.budget import Budget, RequestGate
 from gradesync.learn.endpoints import TOKEN, Endpoint
 from gradesync.learn.metrics import Metrics
@@ -65,16 +65,9 @@ class Response:
 def retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
     """Seconds the server asks us to wait: ``Retry-After`` (seconds or an HTTP date), else
     the older ``X-Rate-Limit-Reset`` (epoch seconds or a delta, NOTES.md 6)."""
-    value = headers.get("Retry-After", "").strip()
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
-        except (TypeError, ValueError):
-            pass
+    seconds_left = retry_after_seconds(headers.get("Retry-After"), now)
+    if seconds_left is not None:
+        return seconds_left
     reset = headers.get("X-Rate-Limit-Reset", "").strip()
     try:
         seconds = float(reset)

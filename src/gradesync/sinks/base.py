@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 
 from gradesync.store import OutboxEvent
@@ -91,21 +89,6 @@ class HttpAnswer:
 def retriable_status(status: int) -> bool:
     """Statuses worth sending again: request timeout, too many requests, server errors."""
     return status in (408, 429) or status >= 500
-
-
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """A ``Retry-After`` header (seconds or an HTTP date) as seconds from ``now``."""
-    text = (value or "").strip()
-    if not text:
-        return None
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(text) - now).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def in_order(results: Sequence[Outcome | None]) -> list[Outcome]:

@@ -16,7 +16,8 @@ import structlog
 
 from gradesync.clock import Clock
 from gradesync.config.sinks import SisSinkConfig
-from gradesync.sinks.base import HttpAnswer, retry_after_seconds
+from gradesync.httputil import retry_after_seconds
+from gradesync.sinks.base import HttpAnswer
 
 log = structlog.get_logger("gradesync.sinks.sis")
 

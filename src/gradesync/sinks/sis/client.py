@@ -13,7 +13,8 @@ import aiohttp
 
 from gradesync.clock import Clock
 from gradesync.config.sinks import SisSinkConfig
-from gradesync.sinks.base import HttpAnswer, retry_after_seconds
+from gradesync.httputil import retry_after_seconds
+from gradesync.sinks.base import HttpAnswer
 from gradesync.sinks.sis.auth import SisAuth
 
 _EXCERPT = 200
