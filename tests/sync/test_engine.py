@@ -276,3 +276,15 @@ async def test_lastchanged_strategy_reads_only_columns_that_moved(harness: Harne
 
 
 GRADES = "v2/courses/{courseId}/gradebook/columns/{columnId}/users"
+
+
+async def test_without_baseline_the_first_cycle_is_silent(harness: Harness) -> None:
+    harness.syncer._options = SyncOptions(site=harness.sim.base_url, emit_baseline=False)
+    assert await harness.cycle() == []
+    course = harness.plain_course()
+    column_id, user_id = harness.graded(course.id)
+    harness.world.set_score(course.id, column_id, user_id, 2.0)
+    events = [e for e in await harness.cycle() if e["data"]["column"]["id"] == column_id]
+    assert [(e["type"], e["data"]["previous"] is not None) for e in events] == [
+        ("gradesync.grade.updated", True)
+    ]
