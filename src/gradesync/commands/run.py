@@ -3,8 +3,9 @@
 Under systemd (``Type=notify``) it says ``READY=1`` once the state is open and the first course
 list is read, pings the watchdog from the scheduler loop, keeps ``STATUS=`` current and says
 ``STOPPING=1`` on shutdown. With ``[health] listen`` set it serves ``/healthz``, ``/readyz``
-and ``/metrics``. SIGHUP reloads the configuration: what can change while running is applied,
-what cannot is logged as needing a restart, and a bad file changes nothing.
+and ``/metrics``. Delivered events past ``state.outbox_retention`` are pruned hourly. SIGHUP
+reloads the configuration: what can change while running is applied, what cannot is logged as
+needing a restart, and a bad file changes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from gradesync import logs
 from gradesync.commands.common import add_config_argument, load
 from gradesync.config import Settings, load_settings
 from gradesync.daemon import Runtime, learn_settings, open_runtime, selection, sync_options
-from gradesync.errors import ConfigError, GradesyncError, LearnError
+from gradesync.errors import ConfigError, GradesyncError, LearnError, StateError
 from gradesync.health import HealthApp, heartbeat_deadline, serve_health
 from gradesync.learn import LearnClient
 from gradesync.metrics import DaemonStats, RuntimeCollector
@@ -31,6 +32,7 @@ from gradesync.sync.scheduler import Scheduler, SchedulerOptions
 log = structlog.get_logger("gradesync.run")
 
 STATUS_EVERY = 10.0  # seconds between two STATUS= updates to systemd
+PRUNE_EVERY = 3600.0  # seconds between two prunings of delivered events past their retention
 # Sections a reload applies in place; every other key (and these of [learn]) needs a restart.
 LIVE_SECTIONS = ("logging", "sync", "selection", "learn")
 RESTART_LEARN_KEYS = ("base_url", "daily_request_budget")
@@ -130,6 +132,7 @@ class Daemon:
                     side_tasks = [
                         group.create_task(self._announce_stop(stop)),
                         group.create_task(self._reloads(reload)),
+                        group.create_task(self._prune()),
                     ]
                     if self.notifier.enabled:
                         side_tasks.append(group.create_task(self._report_status()))
@@ -159,6 +162,15 @@ class Daemon:
         self.runtime.log_cycle(result)
         self.stats.observe(result)
         self.runtime.notify_deliverers()
+
+    async def _prune(self) -> None:
+        """Drop events every sink has delivered once ``state.outbox_retention`` has passed."""
+        while True:
+            try:
+                await self.runtime.prune_outbox()
+            except StateError as exc:  # the next cycle's commit will say more, if it persists
+                log.warning("outbox.prune_failed", reason=str(exc))
+            await self.runtime.clock.sleep(PRUNE_EVERY)
 
     # -- systemd -----------------------------------------------------------------------------
 
