@@ -6,6 +6,10 @@ latency L, N slots can at best answer N / L requests per second; the ratio says 
 the client reaches. Prints one JSON line:
 
     python bench/client_throughput.py [--concurrency 16] [--latency-ms 20] [--requests 3000]
+
+``--reference`` runs the same client against a server that answers one fixed grade page after
+the same latency (also in a separate process): the client's own ceiling, without the
+simulator's work per request.
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from typing import Any
+
+from aiohttp import web
 
 from gradesync import logs
 from gradesync.learn import LearnClient, LearnSettings
@@ -67,6 +75,58 @@ def _connection_lines(process: subprocess.Popen[str]) -> dict[str, str]:
     return found
 
 
+def _reference_main(latency: float, students: int, port_out: Connection) -> None:
+    asyncio.run(_reference_serve(latency, students, port_out))
+
+
+async def _reference_serve(latency: float, students: int, port_out: Connection) -> None:
+    """One course, ten columns, and the same page of grades for every column."""
+    row = {"columnId": "_1_1", "displayGrade": {"scaleType": "Score", "score": 12.5,
+           "possible": 20.0}, "score": 12.5, "exempt": False, "changeIndex": 1000505}  # fmt: skip
+    page = json.dumps({"results": [{"userId": f"_{n}_1", **row} for n in range(students)]})
+    courses = json.dumps({"results": [{"id": "_1_1"}]})
+    columns = json.dumps({"results": [{"id": f"_{n}_1"} for n in range(1, 11)]})
+
+    async def token(request: web.Request) -> web.Response:
+        return web.json_response({"access_token": "reference", "expires_in": 3600})
+
+    async def answer(request: web.Request) -> web.Response:
+        await asyncio.sleep(latency)
+        path = request.path
+        body = (
+            courses if path.endswith("/courses") else columns if path.endswith("/columns") else page
+        )
+        return web.Response(text=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/learn/api/public/v1/oauth2/token", token)
+    app.router.add_get("/{path:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port_out.send(runner.addresses[0][1])
+    await asyncio.Event().wait()
+
+
+@contextlib.contextmanager
+def reference_server(args: argparse.Namespace) -> Iterator[dict[str, str]]:
+    """Run the fixed-answer server in another process until the block ends."""
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_reference_main, args=(args.latency_ms / 1000, args.students, child), daemon=True
+    )
+    process.start()
+    try:
+        if not parent.poll(START_TIMEOUT):
+            raise SystemExit("the reference server did not start")
+        base_url = f"http://127.0.0.1:{parent.recv()}"
+        yield {"base_url": base_url, "client_id": "reference", "client_secret": "reference"}
+    finally:
+        process.terminate()
+        process.join(10)
+
+
 async def measure(connection: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     settings = LearnSettings(
         base_url=connection["base_url"],
@@ -105,6 +165,7 @@ async def measure(connection: dict[str, str], args: argparse.Namespace) -> dict[
     rps = requests / seconds
     ideal = args.concurrency / (args.latency_ms / 1000)
     return {
+        "server": "reference" if args.reference else "simulator",
         "concurrency": args.concurrency,
         "latency_ms": args.latency_ms,
         "requests": requests,
@@ -123,9 +184,10 @@ def main() -> None:
     parser.add_argument("--courses", type=int, default=30)
     parser.add_argument("--columns", type=int, default=10)
     parser.add_argument("--students", type=int, default=25)
+    parser.add_argument("--reference", action="store_true", help="a fixed-answer server instead")
     args = parser.parse_args()
     logs.configure("warning", stream=sys.stderr)  # stdout carries the one JSON line
-    with simulator(args) as connection:
+    with (reference_server if args.reference else simulator)(args) as connection:
         result = asyncio.run(measure(connection, args))
     print(json.dumps(result))
 
