@@ -172,10 +172,12 @@ class Syncer:
 
         changes: list[GradeChange] = []
         listed = {c.id for c in columns}
-        for column_id, column in structure.columns.items():
-            if column_id not in listed:
-                await self._column_deleted(course, column, structure, changes)
-                unit.deleted_columns = [*unit.deleted_columns, column_id]
+        gone = [
+            column for column_id, column in structure.columns.items() if column_id not in listed
+        ]
+        for column in gone:
+            await self._column_deleted(course, column, structure, changes)
+        unit.deleted_columns = [column.id for column in gone]
 
         wanted = [c for c in columns if self._selection.selects_column(c, now)]
         reads = await self._read_columns(course, wanted, structure, full, result)
@@ -185,7 +187,7 @@ class Syncer:
             memberships, categories = await self._refresh_members(course, unit, now)
 
         await self._resolve_children(memberships)
-        cursors = dict(unit.cursors)
+        cursors: dict[str, ColumnCursor] = {}
         upserts: list[StoredGrade] = []
         for read in reads:
             result.reads[read.mode] += 1
