@@ -36,7 +36,7 @@ from gradesync.store import (
     UnitOfWork,
 )
 from gradesync.sync.diff import ColumnDiff, as_event_grade, diff_column
-from gradesync.sync.events import EVENT_TYPES, GradeChange, build_event, dumps
+from gradesync.sync.events import EVENT_TYPES, EventEncoder, GradeChange
 from gradesync.sync.selection import Selection
 from gradesync.sync.source import LearnSource
 
@@ -205,7 +205,8 @@ class Syncer:
             self._collect(course, read, memberships, categories, changes, upserts)
         unit.cursors = cursors
         unit.grade_upserts = upserts
-        unit.events = [self._new_event(c, now) for c in changes]
+        encoder = EventEncoder(site=self._options.site, detected=now)
+        unit.events = [self._new_event(c, encoder, now) for c in changes]
         for change in changes:
             result.events[change.kind] += 1
         return unit
@@ -336,11 +337,10 @@ class Syncer:
         assert read.diff is not None
         column = read.column
         for change in read.diff.changes:
+            content, digest = change.content, change.digest
             if change.grade is not None:
-                content, digest = change.grade.content(), change.grade.digest()
                 index = change.grade.change_index
             else:
-                content, digest = {}, ""
                 index = change.previous["changeIndex"] if change.previous else 0
             upserts.append(
                 StoredGrade(
@@ -416,13 +416,13 @@ class Syncer:
             column_deleted=column_deleted,
         )
 
-    def _new_event(self, change: GradeChange, now: datetime) -> NewEvent:
-        event = build_event(change, site=self._options.site, detected=now)
+    def _new_event(self, change: GradeChange, encoder: EventEncoder, now: datetime) -> NewEvent:
+        event = encoder.encode(change)
         return NewEvent(
-            id=event["id"],
+            id=event.id,
             type=EVENT_TYPES[change.kind],
             subject=change.subject,
             course_id=change.source_course.id,
             time=now,
-            payload=dumps(event),
+            payload=event.payload,
         )

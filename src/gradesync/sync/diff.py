@@ -37,6 +37,8 @@ class Change:
     grade: Grade | None  # None for deleted
     previous: dict[str, Any] | None  # the last known grade as events carry it; None if new
     version: int  # the snapshot's version after this change
+    content: dict[str, Any] = field(default_factory=dict)  # ``grade.content()``; {} if deleted
+    digest: str = ""  # ``grade.digest()``; "" if deleted
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,24 @@ def diff_column(stored: Mapping[str, Snapshot], rows: Iterable[Grade], *, full: 
         previous = stored.get(user_id)
         version = previous.version if previous is not None else 0
         if row.is_grade:
+            # Content and digest are worked out once here and carried on: on a first read,
+            # with every row new, they are the largest part of the diff's cost.
             digest = row.digest()
             if not is_live(previous):
-                result.changes.append(Change(user_id, "created", row, None, version + 1))
+                result.changes.append(
+                    Change(user_id, "created", row, None, version + 1, row.content(), digest)
+                )
             elif previous is not None and previous.digest != digest:
                 result.changes.append(
-                    Change(user_id, "updated", row, _previous(previous), version + 1)
+                    Change(
+                        user_id,
+                        "updated",
+                        row,
+                        _previous(previous),
+                        version + 1,
+                        row.content(),
+                        digest,
+                    )
                 )
             elif previous is not None and previous.change_index != row.change_index:
                 result.quiet.append(

@@ -3,12 +3,14 @@
 Ids are deterministic: a hash of the subject, the grade's version after the change, the kind and
 the new content's digest. The same change detected twice (after a crash before the commit, or
 a re-read) gets the same id; two different changes of one grade differ at least in version.
+:class:`EventEncoder` writes them as the compact JSON the outbox keeps.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -65,50 +67,103 @@ def _available(column: Column) -> bool | None:
     return column.availability.available == "Yes"
 
 
-def build_event(change: GradeChange, *, site: str, detected: datetime) -> dict[str, Any]:
-    """The CloudEvent (JSON structured mode) for one change."""
-    column = change.column
-    user = change.membership.user if change.membership else None
-    category = (
-        {"id": change.category.id, "title": change.category.title or ""}
-        if change.category
-        else None
-    )
+# One encoder for every event: ``json.dumps`` with options builds a new encoder on each call.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _encode(value: dict[str, Any] | None) -> str:
+    # A created grade has no previous, a deleted one no grade: no encoder call for a null.
+    return "null" if value is None else _JSON.encode(value)
+
+
+def _column_ref(column: Column, category: Category | None, deleted: bool) -> dict[str, Any]:
     return {
-        "specversion": "1.0",
-        "id": event_id(change.subject, change.version, change.kind, change.digest),
-        "source": f"{site.rstrip('/')}/courses/{change.source_course.id}",
-        "type": EVENT_TYPES[change.kind],
-        "subject": change.subject,
-        "time": iso(detected),
-        "datacontenttype": "application/json",
-        "data": {
-            "course": _course_ref(change.course),
-            "sourceCourse": _course_ref(change.source_course),
-            "user": {
-                "id": change.user_id,
-                "externalId": user.external_id if user else None,
-                "userName": user.user_name if user else None,
-                "studentId": user.student_id if user else None,
-            },
-            "column": {
-                "id": column.id,
-                "name": column.title,
-                "externalId": column.external_id,
-                "type": column.type,
-                "scorePossible": column.score_possible,
-                "due": iso(column.due) if column.due else None,
-                "category": category,
-                "externalGrade": column.external_grade,
-                "available": _available(column),
-                "deleted": change.column_deleted,
-            },
-            "grade": change.grade,
-            "previous": change.previous,
-        },
+        "id": column.id,
+        "name": column.title,
+        "externalId": column.external_id,
+        "type": column.type,
+        "scorePossible": column.score_possible,
+        "due": iso(column.due) if column.due else None,
+        "category": {"id": category.id, "title": category.title or ""} if category else None,
+        "externalGrade": column.external_grade,
+        "available": _available(column),
+        "deleted": deleted,
     }
 
 
-def dumps(event: dict[str, Any]) -> str:
-    """Compact JSON, the form stored in the outbox and written by the file sink."""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+def _user_ref(user_id: str, membership: Membership | None) -> dict[str, Any]:
+    user = membership.user if membership else None
+    return {
+        "id": user_id,
+        "externalId": user.external_id if user else None,
+        "userName": user.user_name if user else None,
+        "studentId": user.student_id if user else None,
+    }
+
+
+@dataclass(frozen=True)
+class EncodedEvent:
+    id: str
+    payload: str  # the CloudEvent in compact JSON: what the outbox stores and sinks send
+
+
+class EventEncoder:
+    """CloudEvents (JSON structured mode) for the changes of one cycle, as compact JSON text.
+
+    The course, column and user parts repeat across a cycle's events and are most of each
+    event's bytes: each is encoded once per object and reused, which makes a first read's
+    events several times cheaper than encoding every event whole.
+    """
+
+    def __init__(self, *, site: str, detected: datetime) -> None:
+        self._site = site.rstrip("/")
+        self._time = _JSON.encode(iso(detected))
+        # Keyed by the identity of the objects a part is made of; each entry keeps its objects
+        # alive, so an identity cannot be reused by another object while the encoder lives.
+        self._parts: dict[tuple[Any, ...], tuple[tuple[object, ...], str]] = {}
+
+    def _part(
+        self, key: tuple[Any, ...], pinned: tuple[object, ...], build: Callable[[], Any]
+    ) -> str:
+        hit = self._parts.get(key)
+        if hit is None:
+            hit = self._parts[key] = (pinned, _JSON.encode(build()))
+        return hit[1]
+
+    def encode(self, change: GradeChange) -> EncodedEvent:
+        source, course, column = change.source_course, change.course, change.column
+        membership, category = change.membership, change.category
+        subject = change.subject
+        eid = event_id(subject, change.version, change.kind, change.digest)
+        source_ref = self._part(("course", id(source)), (source,), lambda: _course_ref(source))
+        course_ref = self._part(("course", id(course)), (course,), lambda: _course_ref(course))
+        user_ref = self._part(
+            ("user", change.user_id, id(membership)),
+            (membership,),
+            lambda: _user_ref(change.user_id, membership),
+        )
+        column_ref = self._part(
+            ("column", id(column), id(category), change.column_deleted),
+            (column, category),
+            lambda: _column_ref(column, category, change.column_deleted),
+        )
+        origin = self._part(
+            ("source", id(source)), (source,), lambda: f"{self._site}/courses/{source.id}"
+        )
+        payload = (
+            f'{{"specversion":"1.0","id":"{eid}","source":{origin},'
+            f'"type":"{EVENT_TYPES[change.kind]}","subject":{_JSON.encode(subject)},'
+            f'"time":{self._time},"datacontenttype":"application/json",'
+            f'"data":{{"course":{course_ref},"sourceCourse":{source_ref},"user":{user_ref},'
+            f'"column":{column_ref},"grade":{_encode(change.grade)},'
+            f'"previous":{_encode(change.previous)}}}}}'
+        )
+        return EncodedEvent(eid, payload)
+
+
+def build_event(change: GradeChange, *, site: str, detected: datetime) -> dict[str, Any]:
+    """The CloudEvent of one change as a dict: what an :class:`EventEncoder` payload decodes to."""
+    event: dict[str, Any] = json.loads(
+        EventEncoder(site=site, detected=detected).encode(change).payload
+    )
+    return event
