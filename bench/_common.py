@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gradesync.simulator import World, WorldSpec
+
+# The institution at scale 1: 2,000 courses x 20 columns (one a Calculated total) x 40 students.
+COURSES, COLUMNS, STUDENTS = 2_000, 20, 40
 START_TIMEOUT = 300.0  # a 2,000-course world takes a while to derive
 TOKEN_ENDPOINT = "v1/oauth2/token"
 
@@ -109,6 +113,18 @@ def _connection_lines(process: subprocess.Popen[str]) -> dict[str, str]:
         if sep and key.strip() in wanted:
             found[key.strip()] = value.strip()
     return found
+
+
+def replica(seed: int, courses: int, columns: int, students: int) -> World:
+    """The world ``gradesync simulate`` builds from the same options, in this process."""
+    spec = WorldSpec(
+        seed=seed,
+        courses=courses,
+        columns_per_course=columns,
+        students_per_course=students,
+        cross_listed_parents=min(2, courses // 3),  # the simulate command's default
+    )
+    return World(spec)
 
 
 def write_config(

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    COLUMNS,
+    COURSES,
+    STUDENTS,
     machine,
     run_once,
     simulator,
@@ -29,8 +32,6 @@ from _common import (
     table,
     write_config,
 )
-
-COURSES, COLUMNS, STUDENTS = 2_000, 20, 40
 
 
 def delivery_seconds(cycles: list[dict[str, Any]], done: dict[str, Any]) -> float:
