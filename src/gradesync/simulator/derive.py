@@ -42,9 +42,15 @@ def mix(*parts: int) -> int:
     """A fast, stable 64-bit hash of integers (unlike ``hash``, the same in every process)."""
     h = 0x243F6A8885A308D3
     for part in parts:
-        h = ((h ^ (part & _MASK)) * 0x9E3779B97F4A7C15) & _MASK
-        h ^= h >> 29
+        h = mix_on(h, part)
     return h
+
+
+def mix_on(h: int, part: int) -> int:
+    """One more integer into a ``mix``: ``mix_on(mix(a, b), c) == mix(a, b, c)``, so a prefix
+    that many hashes share is mixed once."""
+    h = ((h ^ (part & _MASK)) * 0x9E3779B97F4A7C15) & _MASK
+    return h ^ (h >> 29)
 
 
 def iso(moment: datetime) -> str:
@@ -197,23 +203,31 @@ def base_column(seed: int, course: int, j: int, count: int, created: datetime) -
     )
 
 
+def grade_hash(seed: int, column: ColumnInfo) -> int:
+    """What every grade hash of a column starts from: ``mix_on`` it with the user's index."""
+    return mix(seed, 11, column.number)
+
+
+def total_number(course: int, count: int) -> int:
+    """The primary number of the calculated Total of a course with ``count`` base columns."""
+    return COLUMN_BASE + course * count + count - 1
+
+
 def base_grade(seed: int, column: ColumnInfo, user: int, change_index: int) -> GradeState | None:
     """The untouched grade of ``user`` in a non-calculated base column, or None if ungraded."""
-    h = mix(seed, 11, column.number, user)
+    return hashed_grade(column, mix_on(grade_hash(seed, column), user), change_index)
+
+
+def hashed_grade(column: ColumnInfo, h: int, change_index: int) -> GradeState | None:
+    """``base_grade`` from the user's grade hash, for callers that derive a whole column."""
     if not column.graded or h % 100 >= 92:
         return None
-    fraction = ((h >> 8) % 1000) / 1000
-    score = round(column.possible * (0.35 + 0.65 * fraction), 2)
-    text = OVERRIDE_TEXTS[(h >> 24) % len(OVERRIDE_TEXTS)] if (h >> 20) % 37 == 0 else None
-    overridden = None
-    if text is not None:
+    score = round(column.possible * (0.35 + 0.65 * (((h >> 8) % 1000) / 1000)), 2)
+    text = overridden = None
+    if (h >> 20) % 37 == 0:
+        text = OVERRIDE_TEXTS[(h >> 24) % len(OVERRIDE_TEXTS)]
         overridden = iso(column.created + timedelta(days=10, seconds=(h >> 30) % 86_400))
-    return GradeState(
-        score=score,
-        text=text,
-        exempt=(h >> 36) % 61 == 0,
-        feedback=FEEDBACK[(h >> 44) % len(FEEDBACK)] if (h >> 40) % 11 == 0 else None,
-        notes="Checked with the grader." if (h >> 48) % 53 == 0 else None,
-        overridden=overridden,
-        change_index=change_index,
-    )
+    feedback = FEEDBACK[(h >> 44) % len(FEEDBACK)] if (h >> 40) % 11 == 0 else None
+    notes = "Checked with the grader." if (h >> 48) % 53 == 0 else None
+    # Positional: this runs once per derived grade, and keywords cost a third of it.
+    return GradeState(score, text, (h >> 36) % 61 == 0, feedback, notes, overridden, change_index)

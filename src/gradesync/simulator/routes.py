@@ -16,17 +16,22 @@ from gradesync.simulator import derive
 from gradesync.simulator.derive import ColumnInfo, iso, primary
 from gradesync.simulator.faults import Faults
 from gradesync.simulator.site import CourseState, NotFound
-from gradesync.simulator.wire import ApiError, Fields, bool_param, int_param, paged
+from gradesync.simulator.wire import (
+    ApiError,
+    Fields,
+    bool_param,
+    int_param,
+    json_bytes,
+    json_response,
+    paged,
+    paged_encoded,
+)
 from gradesync.simulator.world import World
 
 PREFIX = "/learn/api/public/"
 VERSION = {"learn": {"major": 3900, "minor": 68, "patch": 0, "build": "rel.68+simulator"}}
 V3_ONLY_COURSE_FIELDS = frozenset({"modified", "allowObservers", "closedComplete"})
 COURSE_SORTS = ("courseId", "name", "externalId", "created", "modified")
-
-
-def _json(body: dict[str, Any]) -> web.Response:
-    return web.json_response(body)
 
 
 def _date(request: web.Request, name: str) -> datetime | None:
@@ -104,7 +109,7 @@ class LearnApi:
             raise ApiError(404, str(exc)) from None
 
     async def version(self, request: web.Request) -> web.Response:
-        return _json(VERSION)
+        return json_response(VERSION)
 
     async def courses(self, request: web.Request) -> web.Response:
         q = request.query
@@ -139,10 +144,10 @@ class LearnApi:
             if name not in COURSE_SORTS:
                 raise ApiError(400, f"Invalid sort field: {name}")
             bodies.sort(key=lambda b: str(b.get(name, "")), reverse=descending)
-        return _json(paged(request, bodies, maximum=100))
+        return paged(request, bodies, maximum=100)
 
     async def course(self, request: web.Request) -> web.Response:
-        return _json(Fields(request).apply(self._course(request).body))
+        return json_response(Fields.of(request).apply(self._course(request).body))
 
     async def memberships(self, request: web.Request) -> web.Response:
         course = self._course(request)
@@ -161,7 +166,7 @@ class LearnApi:
             rows.append(body)
         if request.query.get("sort", "").startswith("created"):
             rows.sort(key=lambda b: str(b["created"]), reverse="(desc)" in request.query["sort"])
-        return _json(paged(request, rows, maximum=200))
+        return paged(request, rows, maximum=200)
 
     async def children(self, request: web.Request) -> web.Response:
         course = self._course(request)
@@ -183,7 +188,7 @@ class LearnApi:
                     k: v for k, v in child.body.items() if k not in V3_ONLY_COURSE_FIELDS
                 }
             rows.append(body)
-        return _json(paged(request, rows, maximum=100))
+        return paged(request, rows, maximum=100)
 
     async def categories(self, request: web.Request) -> web.Response:
         course = self._course(request)
@@ -192,7 +197,7 @@ class LearnApi:
              "title": title}
             for k, title in enumerate(derive.CATEGORIES)
         ]  # fmt: skip
-        return _json(paged(request, rows, maximum=100))
+        return paged(request, rows, maximum=100)
 
     def _column_body(self, course: CourseState, column: ColumnInfo) -> dict[str, Any]:
         body: dict[str, Any] = {"id": column.id}
@@ -230,12 +235,12 @@ class LearnApi:
         if q.get("gradebookCategoryId"):
             wanted = {c.strip() for c in q["gradebookCategoryId"].split(",")}
             bodies = [b for b in bodies if b.get("gradebookCategoryId") in wanted]
-        return _json(paged(request, bodies, maximum=200))
+        return paged(request, bodies, maximum=200)
 
     async def column(self, request: web.Request) -> web.Response:
         course = self._course(request)
         body = self._column_body(course, self._column(request, course))
-        return _json(Fields(request).apply(body))
+        return json_response(Fields.of(request).apply(body))
 
     def _readable_column(self, request: web.Request) -> tuple[CourseState, ColumnInfo]:
         course = self._course(request)
@@ -249,17 +254,21 @@ class LearnApi:
         include_disabled = bool_param(request, "includeDisabledMemberships") or False
         bool_param(request, "includeUnpostedGrades")  # accepted; nothing is unposted here
         since = int_param(request, "changeIndex")
-        rows = self.world.grade_rows(course, column, include_disabled=include_disabled)
-        if since is not None:
-            rows = [r for r in rows if r["changeIndex"] > since]
-        return _json(paged(request, rows, maximum=100))
+        rows = self.world.row_cache.rows(course, column, request.query.get("fields"))
+        bodies = [
+            row.body
+            for row in rows
+            if (include_disabled or not row.disabled)
+            and (since is None or row.change_index > since)
+        ]
+        return paged_encoded(request, bodies, maximum=100)
 
     async def last_changed(self, request: web.Request) -> web.Response:
         course, column = self._readable_column(request)
         if column.calculated:
             return web.Response(status=204)
-        rows = self.world.grade_rows(course, column)
-        if not rows:
+        rows = self.world.row_cache.rows(course, column, request.query.get("fields"))
+        active = [row for row in rows if not row.disabled]
+        if not active:
             return web.Response(status=204)
-        latest = max(rows, key=lambda r: int(r["changeIndex"]))
-        return _json(Fields(request).apply(latest))
+        return json_bytes(max(active, key=lambda row: row.change_index).body)

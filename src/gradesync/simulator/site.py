@@ -7,6 +7,7 @@ added columns and grade edits, so 5,000 courses x 25 columns x 40 students fit i
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 from gradesync.clock import Clock, SystemClock
 from gradesync.simulator import derive
 from gradesync.simulator.derive import ColumnInfo, GradeState, iso, primary
+from gradesync.simulator.rows import RowCache, Selection, Writer, counted
 
 # How many courses' derived columns are kept at hand (they are cheap to derive again).
 COLUMN_CACHE = 1024
@@ -101,6 +103,7 @@ class Site:
         self.courses: list[CourseState] = []
         self._aliases: dict[str, int] = {}
         self._base_columns: OrderedDict[int, tuple[ColumnInfo, ...]] = OrderedDict()
+        self.row_cache = RowCache(self)
         self._build()
 
     # -- construction ------------------------------------------------------------------------
@@ -158,6 +161,7 @@ class Site:
         member = Member(self._next_member, user, role, False, False, iso(self.clock.now()))
         self._next_member += 1
         self.members(course)[user] = member
+        self.row_cache.clear()
         return member
 
     # -- lookups -----------------------------------------------------------------------------
@@ -250,85 +254,52 @@ class Site:
         edited = self._edits.get((column.number, member.user))
         if edited is not None or not member.base:
             return edited
-        baseline = (
-            derive.CHANGE_INDEX_BASE
-            + member.user * self._baseline_stride
-            + column.number
-            - derive.COLUMN_BASE
-            + 1
+        return derive.base_grade(
+            self.spec.seed, column, member.user, self._baseline(column, member.user)
         )
-        return derive.base_grade(self.spec.seed, column, member.user, baseline)
+
+    def states(self, column: ColumnInfo, members: list[Member]) -> list[GradeState | None]:
+        """``state`` of each member in a non-calculated column, deriving the column once."""
+        edits, number, stride = self._edits, column.number, self._baseline_stride
+        start = derive.grade_hash(self.spec.seed, column)
+        first = self._baseline(column, 0)
+        out: list[GradeState | None] = []
+        for member in members:
+            state = edits.get((number, member.user))
+            if state is None and member.base and column.graded:
+                h = derive.mix_on(start, member.user)
+                state = derive.hashed_grade(column, h, first + member.user * stride)
+            out.append(state)
+        return out
+
+    def _baseline(self, column: ColumnInfo, user: int) -> int:
+        """The ``changeIndex`` of an untouched grade: below the counter, unique per grade."""
+        offset = user * self._baseline_stride + column.number - derive.COLUMN_BASE
+        return derive.CHANGE_INDEX_BASE + offset + 1
 
     def grade_row(
-        self, course: CourseState, column: ColumnInfo, member: Member, columns: list[ColumnInfo]
+        self, course: CourseState, column: ColumnInfo, member: Member
     ) -> dict[str, Any] | None:
         """The GradeV2 row of one student as Learn would serve it, or None when there is none."""
-        user_id = primary(derive.USER_BASE + member.user)
+        writer = Writer(column, Selection(), self.possible(course, column))
         if column.calculated:
-            return self._total_row(column, member, columns, user_id)
-        state = self.state(column, member)
-        if state is None:
-            return None
-        row: dict[str, Any] = {"userId": user_id, "columnId": column.id}
-        if state.score is not None or state.text is not None:
-            row["status"] = "Graded"
-            display: dict[str, Any] = {"scaleType": "Score"}
-            if state.score is not None:
-                display["score"] = state.score
-            display["possible"] = column.possible
-            if state.text is not None:
-                display["text"] = state.text
-            row["displayGrade"] = display
-        optional = {
-            "text": state.text,
-            "score": state.score,
-            "overridden": state.overridden,
-            "notes": state.notes,
-            "feedback": state.feedback,
-        }
-        row.update((k, v) for k, v in optional.items() if v is not None)
-        row["exempt"] = state.exempt
-        row["changeIndex"] = state.change_index
-        return row
-
-    def _total_row(
-        self, column: ColumnInfo, member: Member, columns: list[ColumnInfo], user_id: str
-    ) -> dict[str, Any] | None:
-        """The calculated Total: the sum of the student's non-exempt scores in the others."""
-        inputs = [c for c in columns if not c.calculated]
-        scores = [
-            s.score
-            for c in inputs
-            if (s := self.state(c, member)) is not None and s.score is not None and not s.exempt
-        ]
-        if not scores:
-            return None
-        total = round(sum(scores), 4)
-        possible = sum(c.possible for c in inputs)
-        return {
-            "userId": user_id,
-            "columnId": column.id,
-            "status": "Graded",
-            "displayGrade": {"scaleType": "Score", "score": total, "possible": possible},
-            "score": total,
-            "exempt": False,
-            "corrupt": False,
-            "changeIndex": 0,
-        }
+            inputs = [c for c in self.columns(course) if not c.calculated]
+            scores = [s for c in inputs if (s := counted(self.state(c, member))) is not None]
+            body = writer.total(member.user, scores)
+        else:
+            state = self.state(column, member)
+            body = None if state is None else writer.grade(member.user, state)
+        return None if body is None else dict(json.loads(body))
 
     def grade_rows(
         self, course: CourseState, column: ColumnInfo, *, include_disabled: bool = False
     ) -> list[dict[str, Any]]:
         """Every row of a column, in roster order; disabled memberships only when asked."""
-        columns = self.columns(course)
-        rows = []
-        for member, _ in self.roster(course):
-            if member.role != "Student" or (member.disabled and not include_disabled):
-                continue
-            row = self.grade_row(course, column, member, columns)
-            if row is not None:
-                rows.append(row)
-        return rows
+        return [
+            json.loads(row.body)
+            for row in self.row_cache.rows(course, column, None)
+            if include_disabled or not row.disabled
+        ]
 
     def possible(self, course: CourseState, column: ColumnInfo) -> float:
         """``score.possible``; for the Total, the sum over the columns it adds up."""

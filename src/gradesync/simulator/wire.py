@@ -9,12 +9,16 @@ much fail loudly in tests rather than silently get smaller pages).
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 from aiohttp import web
 
 DEFAULT_LIMIT = 100
+
+# JSON without the spaces json.dumps puts after separators; ASCII, so str.encode() is cheap.
+_compact = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 class ApiError(Exception):
@@ -52,7 +56,7 @@ def bool_param(request: web.Request, name: str) -> bool | None:
     return raw.lower() == "true"
 
 
-def _field_tree(spec: str) -> dict[str, Any]:
+def field_tree(spec: str) -> dict[str, Any]:
     """``"id,score.possible"`` as ``{"id": True, "score": {"possible": True}}``."""
     tree: dict[str, Any] = {}
     for name in (part.strip() for part in spec.split(",")):
@@ -84,15 +88,28 @@ def _select(obj: dict[str, Any], tree: dict[str, Any]) -> dict[str, Any]:
 
 
 class Fields:
-    """The request's ``fields`` parameter; unlisted properties are omitted, dotted names reach
-    into nested objects (``score.possible``, ``user.externalId``)."""
+    """A ``fields`` parameter; unlisted properties are omitted, dotted names reach into nested
+    objects (``score.possible``, ``user.externalId``). None or empty selects everything."""
 
-    def __init__(self, request: web.Request) -> None:
-        raw = request.query.get("fields")
-        self._tree = _field_tree(raw) if raw else None
+    def __init__(self, spec: str | None) -> None:
+        self._tree = field_tree(spec) if spec else None
+
+    @classmethod
+    def of(cls, request: web.Request) -> Fields:
+        return cls(request.query.get("fields"))
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         return obj if self._tree is None else _select(obj, self._tree)
+
+
+def json_response(body: Any) -> web.Response:
+    """A 200 with ``body`` as compact JSON."""
+    return json_bytes(_compact(body).encode())
+
+
+def json_bytes(encoded: bytes) -> web.Response:
+    """A 200 whose body is JSON already encoded (the same headers as ``json_response``)."""
+    return web.Response(body=encoded, content_type="application/json", charset="utf-8")
 
 
 def next_page(request: web.Request, offset: int) -> str:
@@ -108,14 +125,8 @@ def next_page(request: web.Request, offset: int) -> str:
     return f"{request.rel_url.raw_path}?{'&'.join(parts)}"
 
 
-def paged(
-    request: web.Request,
-    items: list[dict[str, Any]],
-    *,
-    maximum: int = DEFAULT_LIMIT,
-    fields: Fields | None = None,
-) -> dict[str, Any]:
-    """One page of ``items`` under ``offset``/``limit`` (default and maximum ``maximum``)."""
+def _window(request: web.Request, maximum: int) -> tuple[int, int]:
+    """The request's ``offset`` and ``limit`` (default and maximum ``maximum``), checked."""
     offset = int_param(request, "offset") or 0
     limit = int_param(request, "limit")
     if offset < 0:
@@ -126,9 +137,29 @@ def paged(
         raise ApiError(400, "Paging limit must be greater than zero")
     elif limit > maximum:
         raise ApiError(400, f"Paging limit cannot exceed {maximum}")
-    fields = fields or Fields(request)
+    return offset, limit
+
+
+def paged(
+    request: web.Request, items: list[dict[str, Any]], *, maximum: int = DEFAULT_LIMIT
+) -> web.Response:
+    """One page of ``items`` under ``offset``/``limit``, each item narrowed by ``fields``."""
+    offset, limit = _window(request, maximum)
+    fields = Fields.of(request)
     page = [fields.apply(item) for item in items[offset : offset + limit]]
     body: dict[str, Any] = {"results": page}
     if offset + limit < len(items):
         body["paging"] = {"nextPage": next_page(request, offset + limit)}
-    return body
+    return json_response(body)
+
+
+def paged_encoded(
+    request: web.Request, items: list[bytes], *, maximum: int = DEFAULT_LIMIT
+) -> web.Response:
+    """``paged`` for items already narrowed and encoded: the page is joined, not encoded."""
+    offset, limit = _window(request, maximum)
+    body = b'{"results":[' + b",".join(items[offset : offset + limit]) + b"]"
+    if offset + limit < len(items):
+        body += b',"paging":{"nextPage":' + _compact(next_page(request, offset + limit)).encode()
+        body += b"}"
+    return json_bytes(body + b"}")

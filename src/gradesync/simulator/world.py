@@ -73,7 +73,7 @@ class World(Site):
         member, _ = self.find_member(course, user_id)
         if member.role != "Student":
             return None
-        return self.grade_row(course, column, member, self.columns(course))
+        return self.grade_row(course, column, member)
 
     # -- the Python API: editing -------------------------------------------------------------
 
@@ -99,6 +99,8 @@ class World(Site):
         self._edits[column.number, member.user] = replace(
             current, change_index=self._counter, **changes
         )
+        self.row_cache.forget(column.number)
+        self.row_cache.forget(derive.total_number(column.course, self._columns))
         return self._counter
 
     def set_score(self, course_id: str, column_id: str, user_id: str, score: float) -> int:
@@ -134,11 +136,13 @@ class World(Site):
         """Delete the membership: the student's rows vanish and no ``changeIndex`` moves."""
         member, holder = self.find_member(self.resolve_course(course_id), user_id)
         del self.members(holder)[member.user]
+        self.row_cache.clear()
 
     def disable_membership(self, course_id: str, user_id: str, *, disabled: bool = True) -> None:
         """Set the membership's availability to Disabled (or back to Yes)."""
         member, _ = self.find_member(self.resolve_course(course_id), user_id)
         member.disabled = disabled
+        self.row_cache.clear()
 
     def add_column(
         self,
@@ -169,6 +173,7 @@ class World(Site):
         self._next_column += 1
         course.added.append(column)
         self._added_columns[column.number] = column
+        self.row_cache.clear()
         return column.id
 
     def delete_column(self, course_id: str, column_id: str) -> None:
@@ -181,6 +186,7 @@ class World(Site):
             course.added.remove(self._added_columns.pop(column.number))
         else:
             course.deleted.add(column.number)
+        self.row_cache.clear()
 
     def random_edits(self, n: int, *, seed: int | None = None) -> int:
         """Make ``n`` pseudo-random grade edits (mostly regrades); the same seed, the same edits."""
