@@ -199,6 +199,10 @@ class RowCache:
             kept.encoded[fields] = encoded
         return encoded
 
+    def __len__(self) -> int:
+        """How many columns are kept."""
+        return len(self._columns)
+
     def forget(self, column_number: int) -> None:
         """The column's grades changed (for a Total: one of its inputs' did)."""
         self._columns.pop(column_number, None)
