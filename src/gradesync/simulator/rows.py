@@ -127,13 +127,12 @@ class Writer:
             out.append(self._text + text)
         if self._score and score is not None:
             out.append(self._score + score)
-        for key, value in (
-            (self._overridden, state.overridden),
-            (self._notes, state.notes),
-            (self._feedback, state.feedback),
-        ):
-            if key and value is not None:
-                out.append(key + _string(value))
+        if self._overridden and state.overridden is not None:
+            out.append(self._overridden + _string(state.overridden))
+        if self._notes and state.notes is not None:
+            out.append(self._notes + _string(state.notes))
+        if self._feedback and state.feedback is not None:
+            out.append(self._feedback + _string(state.feedback))
         if self._exempt:
             out.append(self._exempt + ("true" if state.exempt else "false"))
         if self._change_index:

@@ -197,11 +197,16 @@ class Site:
 
     def resolve_column(self, course: CourseState, ref: str) -> ColumnInfo:
         """A column of ``course`` by primary id, ``externalId:`` or ``finalGrade``."""
+        # Compared by number and by suffix: formatting every column's ids was most of a lookup.
+        number = derive.parse_primary(ref)
+        kind, _, external = ref.partition(":")
+        if kind != "externalId":
+            external = ""
         for column in self.columns(course):
             if (
-                ref == column.id
+                (number == column.number and ref == column.id)
                 or (ref == "finalGrade" and column.calculated)
-                or (column.external_id is not None and ref == f"externalId:{column.external_id}")
+                or (external and external == column.external_id)
             ):
                 return column
         raise NotFound(f"Could not find object with ID: {ref}")
