@@ -67,7 +67,10 @@ def _secondary(value: str, known: tuple[tuple[str, str], ...]) -> str:
 
 def _raw_colon_check(request: web.Request) -> None:
     """Learn resolves ``externalId:x`` in a path only with a literal colon (NOTES.md 2.5)."""
-    for segment in request.rel_url.raw_path.split("/"):
+    raw_path = request.rel_url.raw_path
+    if "%3a" not in raw_path.lower():
+        return
+    for segment in raw_path.split("/"):
         if "%3a" in segment.lower():
             raise ApiError(404, f"Could not find object with ID: {segment}")
 

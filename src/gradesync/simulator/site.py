@@ -1,5 +1,6 @@
 """The state behind the simulated Learn site: who is enrolled where, which columns exist,
-which grades were edited, and how each object renders as Learn's JSON.
+which grades were edited, and how each object renders as Learn's JSON (grade rows are written,
+and kept between requests, by ``rows``).
 
 Untouched objects are derived from the seed (see ``derive``); a site stores only memberships,
 added columns and grade edits, so 5,000 courses x 25 columns x 40 students fit in little memory.
