@@ -128,9 +128,15 @@ def replica(seed: int, courses: int, columns: int, students: int) -> World:
 
 
 def write_config(
-    directory: Path, sim: Simulator, *, concurrency: int = 16, sync_concurrency: int = 16
+    directory: Path,
+    sim: Simulator,
+    *,
+    concurrency: int = 16,
+    sync_concurrency: int = 16,
+    emit_baseline: bool = True,
 ) -> Path:
-    """A config for ``gradesync once``: fast and unthrottled, one file sink, JSON logs."""
+    """A config for ``gradesync once``: fast and unthrottled, one file sink, JSON logs.
+    Without ``emit_baseline`` the first read records the state but no events."""
     path = directory / "gradesync.toml"
     path.write_text(
         f"""
@@ -147,6 +153,7 @@ path = "{directory / "state.db"}"
 
 [sync]
 concurrency = {sync_concurrency}
+emit_baseline = {str(emit_baseline).lower()}
 
 [delivery]
 once_wait = "600s"

@@ -11,6 +11,9 @@ column first and re-reads only the columns that moved; Calculated columns, whose
 Starts ``gradesync simulate`` in a process of its own, then on the same world: the recipe's
 first read, gradesync's (``gradesync once``), 1% of the grades edited at random through the
 control endpoint, the recipe's cycle, gradesync's. Requests are counted by the simulator.
+The recipe only reads; gradesync's first read here records the state but, unless
+``--baseline-events``, no event per grade (``sync.emit_baseline = false``): bench/baseline.py
+measures the first read with them.
 Prints a table and ends with one JSON line:
 
     python bench/recipe.py [--scale 1] [--churn 0.01] [--concurrency 16] [--latency-ms 20]
@@ -214,7 +217,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="gradesync-bench-") as tmp,
     ):
         directory = Path(tmp)
-        config = write_config(directory, sim, concurrency=args.concurrency)
+        config = write_config(
+            directory, sim, concurrency=args.concurrency, emit_baseline=args.baseline_events
+        )
         session = Session(sim.base_url, sim.client_id, sim.client_secret)
         session.authenticate()
         recipe = Recipe(session, args.concurrency)
@@ -265,10 +270,16 @@ def main() -> None:
     )
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--baseline-events",
+        action="store_true",
+        help="gradesync's first read also records an event per grade (off: like the recipe)",
+    )
     args = parser.parse_args()
 
     host = machine()
     result = measure(args)
+    result["baseline_events"] = args.baseline_events
     recipe, ours = result["recipe"], result["gradesync"]
     counts = recipe["steady"]["counts"]
     inputs = counts["last_changed"]
