@@ -295,7 +295,10 @@ class Site:
         else:
             state = self.state(column, member)
             body = None if state is None else writer.grade(member.user, state)
-        return None if body is None else dict(json.loads(body))
+        if body is None:
+            return None
+        row: dict[str, Any] = json.loads(body)
+        return row
 
     def grade_rows(
         self, course: CourseState, column: ColumnInfo, *, include_disabled: bool = False
