@@ -267,6 +267,16 @@ def machine() -> dict[str, Any]:
     }
 
 
+def measured(host: dict[str, Any]) -> str:
+    """The machine line of a report; adds the load averages at the end of the run to ``host``
+    (those at its start are in it already), since other work on the machine slows the run."""
+    host["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    return (
+        f"{host['nproc']} x {host['cpu']}, Python {host['python']}; "
+        f"load (1, 5, 15 min) {host['load']} at start, {host['load_after']} at end"
+    )
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain text table: first column left-aligned, the others right-aligned."""
     cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]

@@ -25,6 +25,7 @@ from _common import (
     COURSES,
     STUDENTS,
     machine,
+    measured,
     run_once,
     simulator,
     state_size_mb,
@@ -99,8 +100,8 @@ def main() -> None:
     for scale in (float(s) for s in args.scale.split(",")):
         print(f"scale {scale}: {round(COURSES * scale)} courses ...", file=sys.stderr)
         results.append(measure(scale, args))
+    print(measured(host))
     print(
-        f"{host['nproc']} x {host['cpu']}, Python {host['python']}, load {host['load']}; "
         f"{args.columns} columns x {args.students} students per course, "
         f"{args.latency_ms:g} ms latency, concurrency {args.concurrency}"
     )

@@ -43,6 +43,7 @@ from _common import (
     STUDENTS,
     Simulator,
     machine,
+    measured,
     run_once,
     simulator,
     stored_grades,
@@ -283,8 +284,8 @@ def main() -> None:
     recipe, ours = result["recipe"], result["gradesync"]
     counts = recipe["steady"]["counts"]
     inputs = counts["last_changed"]
+    print(measured(host))
     print(
-        f"{host['nproc']} x {host['cpu']}, Python {host['python']}, load {host['load']}; "
         f"{result['courses']} courses, {result['grades']:,} grades; {result['edits']:,} edits "
         f"({args.churn:.0%}) moved {counts['re_reads']:,} of {inputs:,} non-calculated columns "
         f"({counts['re_reads'] / inputs:.0%}); {args.latency_ms:g} ms latency"

@@ -30,6 +30,7 @@ from _common import (
     STUDENTS,
     Simulator,
     machine,
+    measured,
     replica,
     run_once,
     simulator,
@@ -180,8 +181,8 @@ def main() -> None:
 
     host = machine()
     result = measure(args)
+    print(measured(host))
     print(
-        f"{host['nproc']} x {host['cpu']}, Python {host['python']}, load {host['load']}; "
         f"{result['selected_courses']} courses read, {result['grades']:,} grades, "
         f"{args.latency_ms:g} ms latency, concurrency {args.concurrency}"
     )
