@@ -193,11 +193,11 @@ class OnceRun:
         return int(self.done.get("events", 0))
 
 
-def run_once(config: Path, *extra: str) -> OnceRun:
+def run_once(config: Path) -> OnceRun:
     """Run ``gradesync once --config`` to the end; peak RSS and CPU come from ``wait4``."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        gradesync("once", "--config", str(config), *extra),
+        gradesync("once", "--config", str(config)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
