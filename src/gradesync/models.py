@@ -150,6 +150,15 @@ GRADE_CONTENT_FIELDS = (
 )
 
 
+# One encoder for every digest: json.dumps with options builds a new encoder on each call.
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
+def content_digest(content: dict[str, Any]) -> str:
+    """A stable hash of a grade's content: equal digests mean no change worth an event."""
+    return hashlib.blake2b(_DIGEST_JSON.encode(content).encode(), digest_size=16).hexdigest()
+
+
 class Grade(LearnModel):
     user_id: str
     column_id: str | None = None
@@ -186,8 +195,7 @@ class Grade(LearnModel):
 
     def digest(self) -> str:
         """A stable hash of :meth:`content`: equal digests mean no change worth an event."""
-        blob = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
-        return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+        return content_digest(self.content())
 
 
 class SystemVersion(LearnModel):

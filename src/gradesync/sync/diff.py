@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from gradesync.models import Grade
+from gradesync.models import Grade, content_digest
 
 ChangeKind = Literal["created", "updated", "deleted"]
 
@@ -87,10 +87,11 @@ def diff_column(stored: Mapping[str, Snapshot], rows: Iterable[Grade], *, full: 
         if row.is_grade:
             # Content and digest are worked out once here and carried on: on a first read,
             # with every row new, they are the largest part of the diff's cost.
-            digest = row.digest()
+            content = row.content()
+            digest = content_digest(content)
             if not is_live(previous):
                 result.changes.append(
-                    Change(user_id, "created", row, None, version + 1, row.content(), digest)
+                    Change(user_id, "created", row, None, version + 1, content, digest)
                 )
             elif previous is not None and previous.digest != digest:
                 result.changes.append(
@@ -100,13 +101,13 @@ def diff_column(stored: Mapping[str, Snapshot], rows: Iterable[Grade], *, full: 
                         row,
                         _previous(previous),
                         version + 1,
-                        row.content(),
+                        content,
                         digest,
                     )
                 )
             elif previous is not None and previous.change_index != row.change_index:
                 result.quiet.append(
-                    Observation(user_id, row.change_index, row.content(), digest, version)
+                    Observation(user_id, row.change_index, content, digest, version)
                 )
         elif is_live(previous) and previous is not None:
             result.changes.append(
