@@ -19,10 +19,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
@@ -30,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+import _common
 from gradesync import logs
 from gradesync.learn import LearnClient, LearnSettings
 
@@ -39,40 +37,18 @@ START_TIMEOUT = 60.0
 @contextlib.contextmanager
 def simulator(args: argparse.Namespace) -> Iterator[dict[str, str]]:
     """Run ``gradesync simulate`` until the block ends; yield its printed connection lines."""
-    command = [
-        sys.executable, "-m", "gradesync", "simulate", "--port", "0",
-        "--latency-ms", str(args.latency_ms), "--courses", str(args.courses),
-        "--columns", str(args.columns), "--students", str(args.students),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        connection = _connection_lines(process)
-        # Keep reading what else it prints, so a full pipe never stalls the simulator.
-        threading.Thread(target=process.stdout.read, daemon=True).start()  # type: ignore[union-attr]
-        yield connection
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _connection_lines(process: subprocess.Popen[str]) -> dict[str, str]:
-    """``base_url:``, ``client_id:`` and ``client_secret:``, the simulator's first lines."""
-    assert process.stdout is not None
-    wanted = ("base_url", "client_id", "client_secret")
-    found: dict[str, str] = {}
-    deadline = time.monotonic() + START_TIMEOUT
-    while len(found) < len(wanted):
-        line = process.stdout.readline()
-        if not line or time.monotonic() > deadline:
-            raise SystemExit(f"the simulator did not start (exit code {process.poll()})")
-        key, sep, value = line.partition(":")
-        if sep and key.strip() in wanted:
-            found[key.strip()] = value.strip()
-    return found
+    with _common.simulator(
+        seed=1,
+        courses=args.courses,
+        columns=args.columns,
+        students=args.students,
+        latency_ms=args.latency_ms,
+    ) as sim:
+        yield {
+            "base_url": sim.base_url,
+            "client_id": sim.client_id,
+            "client_secret": sim.client_secret,
+        }
 
 
 def _reference_main(latency: float, students: int, port_out: Connection) -> None:
