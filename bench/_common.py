@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -97,6 +98,23 @@ def simulator(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def bench_world(args: Any, courses: int) -> Iterator[tuple[Simulator, Path]]:
+    """The simulator for ``courses`` courses (the rest of the shape from ``args``) and a
+    scratch directory for gradesync's state, both gone when the block ends."""
+    with (
+        simulator(
+            seed=args.seed,
+            courses=courses,
+            columns=args.columns,
+            students=args.students,
+            latency_ms=args.latency_ms,
+        ) as sim,
+        tempfile.TemporaryDirectory(prefix="gradesync-bench-") as tmp,
+    ):
+        yield sim, Path(tmp)
 
 
 def _connection_lines(process: subprocess.Popen[str]) -> dict[str, str]:

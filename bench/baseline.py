@@ -15,19 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from _common import (
     COLUMNS,
     COURSES,
     STUDENTS,
+    bench_world,
     machine,
     measured,
     run_once,
-    simulator,
     state_size_mb,
     stored_grades,
     table,
@@ -43,17 +41,7 @@ def delivery_seconds(cycles: list[dict[str, Any]], done: dict[str, Any]) -> floa
 
 def measure(scale: float, args: argparse.Namespace) -> dict[str, Any]:
     courses = max(1, round(COURSES * scale))
-    with (
-        simulator(
-            seed=args.seed,
-            courses=courses,
-            columns=args.columns,
-            students=args.students,
-            latency_ms=args.latency_ms,
-        ) as sim,
-        tempfile.TemporaryDirectory(prefix="gradesync-bench-") as tmp,
-    ):
-        directory = Path(tmp)
+    with bench_world(args, courses) as (sim, directory):
         config = write_config(
             directory, sim, concurrency=args.concurrency, sync_concurrency=args.sync_concurrency
         )

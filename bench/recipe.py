@@ -27,14 +27,12 @@ import http.client
 import json
 import resource
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from _common import (
@@ -42,10 +40,10 @@ from _common import (
     COURSES,
     STUDENTS,
     Simulator,
+    bench_world,
     machine,
     measured,
     run_once,
-    simulator,
     stored_grades,
     table,
     write_config,
@@ -207,17 +205,7 @@ def requests_of(sim: Simulator, action: Any) -> dict[str, Any]:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     courses = max(3, round(COURSES * args.scale))
-    with (
-        simulator(
-            seed=args.seed,
-            courses=courses,
-            columns=args.columns,
-            students=args.students,
-            latency_ms=args.latency_ms,
-        ) as sim,
-        tempfile.TemporaryDirectory(prefix="gradesync-bench-") as tmp,
-    ):
-        directory = Path(tmp)
+    with bench_world(args, courses) as (sim, directory):
         config = write_config(
             directory, sim, concurrency=args.concurrency, emit_baseline=args.baseline_events
         )

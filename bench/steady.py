@@ -19,9 +19,7 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from _common import (
@@ -29,11 +27,11 @@ from _common import (
     COURSES,
     STUDENTS,
     Simulator,
+    bench_world,
     machine,
     measured,
     replica,
     run_once,
-    simulator,
     stored_grades,
     table,
     write_config,
@@ -105,17 +103,7 @@ def churn(sim: Simulator, world: World, edits: int, seed: int) -> int:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     courses = max(3, round(COURSES * args.scale))
     world = replica(args.seed, courses, args.columns, args.students)
-    with (
-        simulator(
-            seed=args.seed,
-            courses=courses,
-            columns=args.columns,
-            students=args.students,
-            latency_ms=args.latency_ms,
-        ) as sim,
-        tempfile.TemporaryDirectory(prefix="gradesync-bench-") as tmp,
-    ):
-        directory = Path(tmp)
+    with bench_world(args, courses) as (sim, directory):
         # The first read only sets the state up here: without baseline events it is shorter,
         # and the cycles after it are the same (bench/baseline.py measures it in full).
         config = write_config(directory, sim, concurrency=args.concurrency, emit_baseline=False)
