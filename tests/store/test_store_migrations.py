@@ -142,3 +142,45 @@ async def test_a_current_file_opens_while_another_process_is_writing(
         async with SQLiteStateStore(db_path, clock=clock, busy_timeout=0.05) as reader:
             assert set(await reader.courses()) == {COURSE}
         other.execute("ROLLBACK")
+
+
+@pytest.mark.parametrize("kept", [(4, 5), ()], ids=["some-pruned", "all-pruned"])
+async def test_the_outbox_rebuild_keeps_events_their_numbers_and_the_counter(
+    db_path: Path, clock: ManualClock, kept: tuple[int, ...]
+) -> None:
+    """Version 5 rebuilds the outbox with its duplicate check keyed by course. Sinks keep
+    their places, and the numbers of pruned events are never given out again."""
+    async with aiosqlite.connect(db_path, isolation_level=None) as db:
+        await migrate(db, str(db_path), MIGRATIONS[:4])
+        await db.execute(
+            "INSERT INTO courses (id, data, selected, first_seen, last_seen)"
+            " VALUES (?, '{}', 1, '2025-09-01T00:00:00.000000+00:00',"
+            " '2025-09-01T00:00:00.000000+00:00')",
+            (COURSE,),
+        )
+        for n in range(1, 6):
+            await db.execute(
+                "INSERT INTO outbox (id, type, subject, course_id, time, payload)"
+                " VALUES (?, 'gradesync.grade.created', 's', ?,"
+                " '2025-09-01T00:00:00.000000+00:00', ?)",
+                (f"e{n}", COURSE, f'{{"n":{n}}}'),
+            )
+        await db.execute(
+            "INSERT INTO sinks (name, position, registered_at)"
+            " VALUES ('file', 3, '2025-09-01T00:00:00.000000+00:00')"
+        )
+        await db.execute(f"DELETE FROM outbox WHERE seq NOT IN ({','.join(map(str, kept)) or 0})")
+    assert user_version(db_path) == 4
+
+    async with SQLiteStateStore(db_path, clock=clock) as store:
+        pending = await store.pending("file", 10)
+        assert [(e.seq, e.id, e.payload) for e in pending] == [
+            (n, f"e{n}", f'{{"n":{n}}}') for n in kept if n > 3
+        ]
+        # A new event is numbered after every event ever appended, pruned or not.
+        assert await store.commit(events_unit(["e6"], clock.now())) == 1
+        assert [e.seq for e in await store.pending("file", 10)][-1] == 6
+        # The duplicate check still holds: an id already there is skipped.
+        assert await store.commit(events_unit(["e6", "e7"], clock.now())) == 1
+        assert [e.id for e in await store.pending("file", 10)][-2:] == ["e6", "e7"]
+    assert user_version(db_path) == SCHEMA_VERSION

@@ -102,7 +102,7 @@ class DeliveryConfig(Section):
 
     once_wait: Duration = timedelta(seconds=60)
     retry_max_wait: PositiveDuration = timedelta(seconds=60)
-    batch_size: int = Field(default=100, ge=1)
+    batch_size: int = Field(default=500, ge=1)
 
 
 class LoggingConfig(Section):

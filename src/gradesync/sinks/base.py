@@ -22,7 +22,7 @@ class Outcome:
 
     @classmethod
     def delivered(cls) -> Outcome:
-        return cls("delivered")
+        return _DELIVERED
 
     @classmethod
     def retry(cls, reason: str, retry_after: float | None = None) -> Outcome:
@@ -48,6 +48,9 @@ class Outcome:
     def final(self) -> bool:
         """Refused for good: the event goes to the dead letters with its kind."""
         return self.kind in ("dead", "rejected", "unmapped")
+
+
+_DELIVERED = Outcome("delivered")  # one for every delivered event: outcomes are frozen
 
 
 class Sink(Protocol):

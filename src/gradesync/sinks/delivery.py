@@ -44,7 +44,7 @@ class Deliverer:
         sink: Sink,
         clock: Clock,
         *,
-        batch_size: int = 100,
+        batch_size: int = 500,
         retry_base: float = 0.5,
         retry_max_wait: float = 60.0,
         rng: random.Random | None = None,

@@ -53,12 +53,13 @@ def check_kind(kind: str | None) -> None:
 
 async def insert_events(db: aiosqlite.Connection, events: Sequence[NewEvent]) -> int:
     """Append ``events`` in order; an id already in the outbox is skipped. Returns how many
-    were new."""
+    were new. The check is keyed by course first (an id hashes a subject that names its
+    course), so a unit's inserts land on the few index pages of its course."""
     if not events:
         return 0
     cursor = await db.executemany(
         "INSERT INTO outbox (id, type, subject, course_id, time, payload)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (course_id, id) DO NOTHING",
         [event_row(e) for e in events],
     )
     return max(cursor.rowcount, 0)

@@ -53,9 +53,9 @@ class ColumnCursor:
     full_read_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event to append to the outbox; ``payload`` is the CloudEvent as JSON text."""
+class NewEvent(NamedTuple):
+    """An event to append to the outbox; ``payload`` is the CloudEvent as JSON text.
+    A named tuple, like :class:`StoredGrade` and :class:`OutboxEvent`: one per event."""
 
     id: str
     type: str
@@ -65,8 +65,7 @@ class NewEvent:
     payload: str
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxEvent:
+class OutboxEvent(NamedTuple):
     """An event in the outbox; ``seq`` is its place in commit order. ``retried`` marks one
     that :meth:`StateStore.pending` served from the sink's retry queue."""
 

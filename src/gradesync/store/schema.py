@@ -153,6 +153,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             " WHERE length(digest) = 0",
         ),
     ),
+    Migration(
+        "the outbox's duplicate check keyed by course, then event id: ids are hashes, so an"
+        " index on the id alone took every insert to a random page, one page written per event"
+        " (an event's id hashes its subject, which names its course, so equal ids always share"
+        " a course and the check finds the same duplicates). The table is rebuilt with its"
+        " rows, seq values and AUTOINCREMENT counter as they were",
+        (
+            """CREATE TABLE outbox_v5 (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                course_id TEXT NOT NULL,
+                time TEXT NOT NULL,
+                payload TEXT NOT NULL CHECK (json_valid(payload)),
+                UNIQUE (course_id, id)
+            )""",
+            "INSERT INTO outbox_v5 (seq, id, type, subject, course_id, time, payload)"
+            " SELECT seq, id, type, subject, course_id, time, payload FROM outbox ORDER BY seq",
+            # The counter, not max(seq): pruned events must never have their numbers reused,
+            # or a sink's position would already be past the new events that took them.
+            "DELETE FROM sqlite_sequence WHERE name = 'outbox_v5'",
+            "INSERT INTO sqlite_sequence (name, seq)"
+            " SELECT 'outbox_v5', seq FROM sqlite_sequence WHERE name = 'outbox'",
+            "DROP TABLE outbox",
+            "ALTER TABLE outbox_v5 RENAME TO outbox",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

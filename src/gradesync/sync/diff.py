@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from gradesync.models import Grade, content_digest
 
@@ -30,19 +30,19 @@ class Snapshot(Protocol):
     def version(self) -> int: ...
 
 
-@dataclass(frozen=True)
-class Change:
+# Named tuples, not frozen dataclasses: a first read makes one per grade, and a frozen
+# dataclass takes several times as long to build.
+class Change(NamedTuple):
     user_id: str
     kind: ChangeKind
     grade: Grade | None  # None for deleted
     previous: dict[str, Any] | None  # the last known grade as events carry it; None if new
     version: int  # the snapshot's version after this change
-    content: dict[str, Any] = field(default_factory=dict)  # ``grade.content()``; {} if deleted
-    digest: str = ""  # ``grade.digest()``; "" if deleted
+    content: dict[str, Any]  # ``grade.content()``; {} if deleted
+    digest: str  # ``grade.digest()``; "" if deleted
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
     """A row whose content did not change but whose stored index or tombstone must be written."""
 
     user_id: str
@@ -111,7 +111,7 @@ def diff_column(stored: Mapping[str, Snapshot], rows: Iterable[Grade], *, full: 
                 )
         elif is_live(previous) and previous is not None:
             result.changes.append(
-                Change(user_id, "deleted", None, _previous(previous), version + 1)
+                Change(user_id, "deleted", None, _previous(previous), version + 1, {}, "")
             )
         elif previous is not None and previous.change_index != row.change_index:
             result.quiet.append(Observation(user_id, row.change_index, {}, "", version))
@@ -119,6 +119,8 @@ def diff_column(stored: Mapping[str, Snapshot], rows: Iterable[Grade], *, full: 
         for user_id, previous in stored.items():
             if user_id not in latest and is_live(previous):
                 result.changes.append(
-                    Change(user_id, "deleted", None, _previous(previous), previous.version + 1)
+                    Change(
+                        user_id, "deleted", None, _previous(previous), previous.version + 1, {}, ""
+                    )
                 )
     return result

@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from gradesync.models import Category, Column, Course, Membership
 
@@ -24,9 +23,9 @@ EVENT_TYPES = {
 }
 
 
-@dataclass(frozen=True)
-class GradeChange:
-    """Everything one event says: where the grade lives, who it belongs to, before and after."""
+class GradeChange(NamedTuple):
+    """Everything one event says: where the grade lives, who it belongs to, before and after.
+    A named tuple: a first read makes one per grade, faster than a frozen dataclass."""
 
     kind: str  # created | updated | deleted
     source_course: Course
@@ -101,8 +100,7 @@ def _user_ref(user_id: str, membership: Membership | None) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class EncodedEvent:
+class EncodedEvent(NamedTuple):
     id: str
     payload: str  # the CloudEvent in compact JSON: what the outbox stores and sinks send
 
