@@ -1,4 +1,7 @@
-from gradesync.models import Column, Grade
+import json
+from typing import Any
+
+from gradesync.models import GRADE_CONTENT_FIELDS, Column, Grade, content_digest
 
 
 def test_attempt_spelling_from_the_guide_reads_as_attempts() -> None:
@@ -27,3 +30,34 @@ def test_content_copies_wire_names_and_digest_ignores_change_index() -> None:
     assert a.content() == {"score": 7.5, "displayGrade": {"scaleType": "Score", "score": 7.5}}
     assert a.digest() == b.digest()
     assert a.digest() != a.model_copy(update={"score": 8.0}).digest()
+
+
+def _dumped_content(grade: Grade) -> dict[str, Any]:
+    """What ``Grade.content`` was first written as: pydantic's dump, cut to the copied fields."""
+    wire = grade.model_dump(mode="json", by_alias=True, exclude_none=True)
+    out = {k: wire[k] for k in GRADE_CONTENT_FIELDS if k in wire}
+    if out.get("exempt") is False:
+        del out["exempt"]
+    return out
+
+
+def test_content_is_what_the_pydantic_dump_gives_for_every_kind_of_row() -> None:
+    """``content`` is written out by hand for speed; digests (and so the stored snapshots of
+    every existing state file) depend on it giving exactly what the dump gave."""
+    rows: list[dict[str, Any]] = [
+        {"score": 14.89, "displayGrade": {"scaleType": "Score", "score": 14.89, "possible": 20}},
+        {"text": "A-", "displayGrade": {"scaleType": "Tabular", "text": "A-"}, "corrupt": False},
+        {"exempt": True, "exempt_note": "ignored", "feedback": "Très bien ✓"},
+        {"exempt": False, "score": 0},
+        {"overridden": "2024-05-01T12:00:00.123Z", "score": 99.5, "gradeNotationId": "_3_1"},
+        {"overridden": "2024-05-01T12:00:00+02:00", "text": "Incomplete"},
+        {"score": 1e16, "displayGrade": {"score": 1e-7}},
+        {"status": "NeedsGrading", "notes": "not copied", "corrupt": True},
+        {},
+    ]
+    for row in rows:
+        grade = Grade.model_validate({"userId": "_1_1", "columnId": "_2_1", **row})
+        assert json.dumps(grade.content()) == json.dumps(_dumped_content(grade)), row
+        assert grade.digest() == content_digest(_dumped_content(grade)), row
+    nan = Grade.model_validate_json(b'{"userId": "_1_1", "score": NaN}')
+    assert json.dumps(nan.content()) == json.dumps(_dumped_content(nan)) == '{"score": NaN}'

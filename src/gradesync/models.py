@@ -8,12 +8,13 @@ unknown extras, and are frozen. Learn omits null properties, so every optional f
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator
 from pydantic.alias_generators import to_camel
+
+from gradesync.jsontext import canonical
 
 ColumnType = Literal["Attempts", "Calculated", "Manual"]
 
@@ -136,6 +137,23 @@ class DisplayGrade(LearnModel):
     possible: float | None = None
     text: str | None = None
 
+    def wire(self) -> dict[str, Any]:
+        """Learn's form without the nulls, as ``model_dump(by_alias, exclude_none)`` gives it."""
+        out: dict[str, Any] = {}
+        if self.scale_type is not None:
+            out["scaleType"] = self.scale_type
+        if self.score is not None:
+            out["score"] = self.score
+        if self.possible is not None:
+            out["possible"] = self.possible
+        if self.text is not None:
+            out["text"] = self.text
+        return out
+
+
+# How pydantic writes a datetime in JSON mode, for the rare grade that carries one.
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
 
 # The grade fields that events copy, in their wire names (CONTRACT.md section 3).
 GRADE_CONTENT_FIELDS = (
@@ -150,13 +168,9 @@ GRADE_CONTENT_FIELDS = (
 )
 
 
-# One encoder for every digest: json.dumps with options builds a new encoder on each call.
-_DIGEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
-
-
 def content_digest(content: dict[str, Any]) -> str:
     """A stable hash of a grade's content: equal digests mean no change worth an event."""
-    return hashlib.blake2b(_DIGEST_JSON.encode(content).encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(canonical(content).encode(), digest_size=16).hexdigest()
 
 
 class Grade(LearnModel):
@@ -186,11 +200,29 @@ class Grade(LearnModel):
         )
 
     def content(self) -> dict[str, Any]:
-        """The fields an event copies, as Learn names them; absent fields stay absent."""
-        wire = self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        out = {k: wire[k] for k in GRADE_CONTENT_FIELDS if k in wire}
-        if out.get("exempt") is False:
-            del out["exempt"]  # absent means false
+        """The fields an event copies, as Learn names them, in the order of
+        ``GRADE_CONTENT_FIELDS``; absent fields stay absent, and ``exempt`` only when true.
+
+        Written out field by field: a first read calls this once per grade, and it is several
+        times faster than ``model_dump``, whose output it equals (a test holds them together).
+        """
+        out: dict[str, Any] = {}
+        if self.score is not None:
+            out["score"] = self.score
+        if self.text is not None:
+            out["text"] = self.text
+        if self.display_grade is not None:
+            out["displayGrade"] = self.display_grade.wire()
+        if self.exempt:
+            out["exempt"] = True
+        if self.overridden is not None:
+            out["overridden"] = _DATETIME.dump_python(self.overridden, mode="json")
+        if self.corrupt is not None:
+            out["corrupt"] = self.corrupt
+        if self.grade_notation_id is not None:
+            out["gradeNotationId"] = self.grade_notation_id
+        if self.feedback is not None:
+            out["feedback"] = self.feedback
         return out
 
     def digest(self) -> str:

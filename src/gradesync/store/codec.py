@@ -14,6 +14,7 @@ from typing import Any
 import aiosqlite
 from pydantic import BaseModel
 
+from gradesync.jsontext import compact
 from gradesync.models import Availability, Membership, User
 from gradesync.store.protocol import (
     ColumnCursor,
@@ -52,12 +53,8 @@ async def count(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) 
     return int(await scalar(db, sql, params) or 0)
 
 
-# One encoder for every row: ``json.dumps`` with options builds a new encoder on each call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
 def dump_json(value: Any) -> str:
-    return _ENCODER.encode(value)
+    return compact(value)
 
 
 def model_json(model: BaseModel) -> str:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from gradesync.jsontext import compact
 from gradesync.models import Category, Column, Course, Membership
 
 EVENT_TYPES = {
@@ -66,13 +66,9 @@ def _available(column: Column) -> bool | None:
     return column.availability.available == "Yes"
 
 
-# One encoder for every event: ``json.dumps`` with options builds a new encoder on each call.
-_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
 def _encode(value: dict[str, Any] | None) -> str:
     # A created grade has no previous, a deleted one no grade: no encoder call for a null.
-    return "null" if value is None else _JSON.encode(value)
+    return "null" if value is None else compact(value)
 
 
 def _column_ref(column: Column, category: Category | None, deleted: bool) -> dict[str, Any]:
@@ -105,6 +101,15 @@ class EncodedEvent(NamedTuple):
     payload: str  # the CloudEvent in compact JSON: what the outbox stores and sinks send
 
 
+class _Place(NamedTuple):
+    """Where a cycle's events happen, encoded: one per source course, course and column."""
+
+    pinned: tuple[object, ...]  # the objects whose identities key it, kept alive
+    origin: str
+    courses: str
+    column: str
+
+
 class EventEncoder:
     """CloudEvents (JSON structured mode) for the changes of one cycle, as compact JSON text.
 
@@ -115,45 +120,50 @@ class EventEncoder:
 
     def __init__(self, *, site: str, detected: datetime) -> None:
         self._site = site.rstrip("/")
-        self._time = _JSON.encode(iso(detected))
+        self._time = compact(iso(detected))
         # Keyed by the identity of the objects a part is made of; each entry keeps its objects
         # alive, so an identity cannot be reused by another object while the encoder lives.
-        self._parts: dict[tuple[Any, ...], tuple[tuple[object, ...], str]] = {}
+        self._places: dict[tuple[Any, ...], _Place] = {}
+        self._users: dict[tuple[str, int], tuple[Membership | None, str]] = {}
 
-    def _part(
-        self, key: tuple[Any, ...], pinned: tuple[object, ...], build: Callable[[], Any]
-    ) -> str:
-        hit = self._parts.get(key)
+    def _place(self, change: GradeChange) -> _Place:
+        """The source, course and column parts of ``change``, encoded once for all its peers."""
+        source, course, column, category = (
+            change.source_course,
+            change.course,
+            change.column,
+            change.category,
+        )
+        deleted = change.column_deleted
+        key = (id(source), id(course), id(column), id(category), deleted)
+        place = self._places.get(key)
+        if place is None:
+            place = self._places[key] = _Place(
+                pinned=(source, course, column, category),
+                origin=compact(f"{self._site}/courses/{source.id}"),
+                courses=f'"course":{compact(_course_ref(course))},'
+                f'"sourceCourse":{compact(_course_ref(source))}',
+                column=compact(_column_ref(column, category, deleted)),
+            )
+        return place
+
+    def _user(self, user_id: str, membership: Membership | None) -> str:
+        key = (user_id, id(membership))
+        hit = self._users.get(key)
         if hit is None:
-            hit = self._parts[key] = (pinned, _JSON.encode(build()))
+            hit = self._users[key] = (membership, compact(_user_ref(user_id, membership)))
         return hit[1]
 
     def encode(self, change: GradeChange) -> EncodedEvent:
-        source, course, column = change.source_course, change.course, change.column
-        membership, category = change.membership, change.category
+        place = self._place(change)
         subject = change.subject
         eid = event_id(subject, change.version, change.kind, change.digest)
-        source_ref = self._part(("course", id(source)), (source,), lambda: _course_ref(source))
-        course_ref = self._part(("course", id(course)), (course,), lambda: _course_ref(course))
-        user_ref = self._part(
-            ("user", change.user_id, id(membership)),
-            (membership,),
-            lambda: _user_ref(change.user_id, membership),
-        )
-        column_ref = self._part(
-            ("column", id(column), id(category), change.column_deleted),
-            (column, category),
-            lambda: _column_ref(column, category, change.column_deleted),
-        )
-        origin = self._part(
-            ("source", id(source)), (source,), lambda: f"{self._site}/courses/{source.id}"
-        )
         payload = (
-            f'{{"specversion":"1.0","id":"{eid}","source":{origin},'
-            f'"type":"{EVENT_TYPES[change.kind]}","subject":{_JSON.encode(subject)},'
+            f'{{"specversion":"1.0","id":"{eid}","source":{place.origin},'
+            f'"type":"{EVENT_TYPES[change.kind]}","subject":{compact(subject)},'
             f'"time":{self._time},"datacontenttype":"application/json",'
-            f'"data":{{"course":{course_ref},"sourceCourse":{source_ref},"user":{user_ref},'
-            f'"column":{column_ref},"grade":{_encode(change.grade)},'
+            f'"data":{{{place.courses},"user":{self._user(change.user_id, change.membership)},'
+            f'"column":{place.column},"grade":{_encode(change.grade)},'
             f'"previous":{_encode(change.previous)}}}}}'
         )
         return EncodedEvent(eid, payload)
