@@ -177,3 +177,20 @@ async def test_a_grade_of_another_course_in_a_unit_is_refused(store: SQLiteState
     stray = StoredGrade("_99_1", "_1_1", "_7_1", {}, 0, "", 1)
     with pytest.raises(ValueError, match="holds a grade of course _99_1"):
         await store.commit(UnitOfWork(course_id=COURSE, grade_upserts=[stray]))
+
+
+async def test_grades_of_some_users_are_exactly_those_users_stored_grades(
+    store: SQLiteStateStore,
+) -> None:
+    """A delta read asks only for the users it returned: live grades and tombstones of those
+    users come back, users without a stored grade are absent, other users are not read."""
+    await store.save_courses([course()], selected_ids={COURSE})
+    stored = [grade("_1_1", f"_{n}_1", score=float(n)) for n in range(1, 6)]
+    gone = tombstone("_1_1", "_9_1", version=3)
+    other_column = grade("_2_1", "_1_1")
+    await store.commit(UnitOfWork(COURSE, grade_upserts=[*stored, gone, other_column]))
+
+    some = await store.grades(COURSE, "_1_1", {"_2_1", "_4_1", "_9_1", "_77_1"})
+    assert some == {"_2_1": stored[1], "_4_1": stored[3], "_9_1": gone}
+    assert await store.grades(COURSE, "_1_1", set()) == {}
+    assert len(await store.grades(COURSE, "_1_1")) == 6

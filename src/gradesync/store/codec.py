@@ -139,15 +139,17 @@ def cursor_from_row(row: Any) -> ColumnCursor:
     return ColumnCursor(change_index=row[0], full_read_at=parse_time(row[1]))
 
 
-def event_row(event: NewEvent) -> tuple[Any, ...]:
-    return (
-        event.id,
-        event.type,
-        event.subject,
-        event.course_id,
-        iso(event.time),
-        event.payload,
-    )
+def event_rows(events: Iterable[NewEvent]) -> list[tuple[Any, ...]]:
+    """Parameters for the outbox insert. A cycle's events share one detection time, so each
+    distinct time is formatted once."""
+    stamps: dict[datetime, str] = {}
+    rows = []
+    for event in events:
+        stamp = stamps.get(event.time)
+        if stamp is None:
+            stamp = stamps[event.time] = iso(event.time)
+        rows.append((event.id, event.type, event.subject, event.course_id, stamp, event.payload))
+    return rows
 
 
 OUTBOX_COLUMNS = "o.seq, o.id, o.type, o.subject, o.course_id, o.time, o.payload"

@@ -20,7 +20,7 @@ from gradesync.errors import StateError
 from gradesync.store.codec import (
     OUTBOX_COLUMNS,
     count,
-    event_row,
+    event_rows,
     iso,
     outbox_from_row,
     parse_time_required,
@@ -60,7 +60,7 @@ async def insert_events(db: aiosqlite.Connection, events: Sequence[NewEvent]) ->
     cursor = await db.executemany(
         "INSERT INTO outbox (id, type, subject, course_id, time, payload)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (course_id, id) DO NOTHING",
-        [event_row(e) for e in events],
+        event_rows(events),
     )
     return max(cursor.rowcount, 0)
 

@@ -196,8 +196,11 @@ class StateStore(Protocol):
 
     async def structure(self, course_id: str) -> CourseStructure: ...
 
-    async def grades(self, course_id: str, column_id: str) -> dict[str, StoredGrade]:
-        """One column's snapshot, by user id, tombstones included."""
+    async def grades(
+        self, course_id: str, column_id: str, users: Collection[str] | None = None
+    ) -> dict[str, StoredGrade]:
+        """One column's snapshot, by user id, tombstones included; only ``users``' grades
+        when given (a delta read needs the few users it returned, not the whole column)."""
         ...
 
     async def course_grades(self, course_id: str) -> dict[str, dict[str, StoredGrade]]:

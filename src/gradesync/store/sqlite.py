@@ -31,6 +31,7 @@ from gradesync.store import outbox, reads
 from gradesync.store.codec import (
     CYCLE_COLUMNS,
     cycle_from_row,
+    dump_json,
     grade_from_row,
     iso_or_none,
 )
@@ -198,13 +199,19 @@ class SQLiteStateStore:
         async with self._snapshot(f"reading course {course_id}") as db:
             return await reads.structure(db, course_id)
 
-    async def grades(self, course_id: str, column_id: str) -> dict[str, StoredGrade]:
-        rows = await self._fetch(
-            f"reading grades of {course_id}/{column_id}",
+    async def grades(
+        self, course_id: str, column_id: str, users: Collection[str] | None = None
+    ) -> dict[str, StoredGrade]:
+        sql = (
             "SELECT user_id, change_index, version, digest, content FROM grades"
-            " WHERE course_id = ? AND column_id = ?",
-            (course_id, column_id),
+            " WHERE course_id = ? AND column_id = ?"
         )
+        params: tuple[Any, ...] = (course_id, column_id)
+        if users is not None:
+            # One JSON array parameter, however many users: no statement-length limit to hit.
+            sql += " AND user_id IN (SELECT value FROM json_each(?))"
+            params += (dump_json(sorted(users)),)
+        rows = await self._fetch(f"reading grades of {course_id}/{column_id}", sql, params)
         return {row[0]: grade_from_row(course_id, column_id, row) for row in rows}
 
     async def course_grades(self, course_id: str) -> dict[str, dict[str, StoredGrade]]:

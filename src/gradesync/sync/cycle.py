@@ -270,8 +270,9 @@ class Syncer:
             or cursor.full_read_at is None
             or (self._clock.now() - cursor.full_read_at >= self._options.reconciliation_interval)
         )
-        # The snapshot is loaded only once rows have come back: most delta reads of a steady
-        # cycle return none, and decoding every stored grade for them was most of its CPU.
+        # The snapshot is loaded only once rows have come back, and for a delta only for the
+        # users it returned: decoding every stored grade for every read was most of a steady
+        # cycle's CPU.
         if full or reconcile or column.calculated:
             rows = await self._rows(course, column, None)
             stored = await self._store.grades(course.id, column.id)
@@ -287,10 +288,13 @@ class Syncer:
         rows = await self._rows(course, column, cursor.change_index)
         if not rows:
             return _ColumnRead(column, "delta", ColumnDiff())
-        stored = await self._store.grades(course.id, column.id)
         if any(r.change_index <= cursor.change_index for r in rows):
             log.info("column.filter_ignored", column_id=column.id, cursor=cursor.change_index)
+            stored = await self._store.grades(course.id, column.id)
             return _ColumnRead(column, "full", diff_column(stored, rows, full=True))
+        # A delta is diffed against its own users' snapshots only: a column with one changed
+        # grade decodes one stored grade, not all of them.
+        stored = await self._store.grades(course.id, column.id, {r.user_id for r in rows})
         return _ColumnRead(column, "delta", diff_column(stored, rows, full=False))
 
     async def _rows(self, course: Course, column: Column, change_index: int | None) -> list[Grade]:
