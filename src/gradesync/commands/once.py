@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 import structlog
 
 from gradesync.commands.common import add_config_argument, load
-from gradesync.daemon import open_runtime
+from gradesync.daemon import Runtime, open_runtime
+from gradesync.sync.cycle import CourseResult
 
 EXIT_OK, EXIT_INCOMPLETE = 0, 3
 
@@ -23,11 +25,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+async def _sync_while_delivering(runtime: Runtime, *, full: bool) -> list[CourseResult]:
+    """Sync every course while the sinks take what each commit adds, as ``run`` does: events
+    reach them during a long first read rather than after it, and the sinks' writes and the
+    outbox reads overlap the sync. What is left after the sync is for ``deliver_pending``."""
+    stop = asyncio.Event()
+    delivering = [asyncio.create_task(d.run(stop)) for d in runtime.deliverers]
+    try:
+        results = await runtime.sync_courses(full=full)
+    finally:
+        stop.set()
+        outcomes = await asyncio.gather(*delivering, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return results
+
+
 async def main(args: argparse.Namespace) -> int:
     settings = load(args)
     settings.require_sinks()
     async with open_runtime(settings) as runtime:
-        results = await runtime.sync_courses(full=args.full)
+        results = await _sync_while_delivering(runtime, full=args.full)
         deadline = runtime.clock.monotonic() + settings.delivery.once_wait.total_seconds()
         delivered = await runtime.deliver_pending(deadline)
         await runtime.prune_outbox()
