@@ -34,7 +34,8 @@ from _common import (
 
 
 def delivery_seconds(cycles: list[dict[str, Any]], done: dict[str, Any]) -> float:
-    """From the last course's ``cycle.done`` to ``once.done``: the outbox drained to the sink."""
+    """From the last course's ``cycle.done`` to ``once.done``: the delivery left once every
+    course is read (the sink takes each course's events as it commits, during the sync)."""
     last = max(datetime.fromisoformat(c["timestamp"]) for c in cycles)
     return (datetime.fromisoformat(done["timestamp"]) - last).total_seconds()
 
