@@ -2,21 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gradesync.commands.once import _sync_while_delivering
 from gradesync.config import Settings
 from gradesync.daemon import open_runtime
+from gradesync.errors import AuthenticationError
 from gradesync.models import Course
-from gradesync.simulator import World, WorldSpec, serve
+from gradesync.simulator import Simulator, World, WorldSpec, serve
 from gradesync.sinks.base import Outcome
 from gradesync.sinks.file import FileSink
+from gradesync.sinks.testing import fill_outbox, grade_event
 from gradesync.store import OutboxEvent
 from gradesync.sync.cycle import CourseResult
+
+
+def settings_for(sim: Simulator, tmp: Path, secret: str | None = None, **extra: Any) -> Settings:
+    learn = {
+        "base_url": sim.base_url,
+        "client_id": sim.client_id,
+        "client_secret": secret or sim.client_secret,
+        "requests_per_second": 1000,
+    }
+    return Settings.model_validate(
+        {
+            "learn": learn,
+            "state": {"path": str(tmp / "state.db")},
+            "sinks": [{"type": "file", "path": str(tmp / "events.jsonl")}],
+            **extra,
+        }
+    )
+
+
+class StuckSink(FileSink):
+    """A sink whose delivery never finishes, like a receiver that accepts and never answers."""
+
+    async def deliver(self, events: Sequence[OutboxEvent]) -> list[Outcome]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
 
 
 class WatchedFileSink(FileSink):
@@ -42,19 +71,7 @@ async def test_events_reach_the_sink_while_later_courses_are_still_syncing(
     )
     async with serve(world) as sim:
         sim.faults.latency = 0.02  # each course takes several round trips of 20 ms
-        settings = Settings.model_validate(
-            {
-                "learn": {
-                    "base_url": sim.base_url,
-                    "client_id": sim.client_id,
-                    "client_secret": sim.client_secret,
-                    "requests_per_second": 1000,
-                },
-                "state": {"path": str(tmp_path / "state.db")},
-                "sync": {"concurrency": 1},  # one course after another
-                "sinks": [{"type": "file", "path": str(tmp_path / "events.jsonl")}],
-            }
-        )
+        settings = settings_for(sim, tmp_path, sync={"concurrency": 1})  # one course at a time
         finished: list[str] = []
         sink = WatchedFileSink(tmp_path / "events.jsonl", finished)
         async with open_runtime(settings, sinks=[sink]) as runtime:
@@ -74,3 +91,21 @@ async def test_events_reach_the_sink_while_later_courses_are_still_syncing(
     assert sink.finished_at_delivery[0] < len(finished)
     ids = [json.loads(line)["id"] for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert len(ids) == len(set(ids)) == sum(sum(r.events.values()) for r in results) > 0
+
+
+async def test_a_failing_sync_stops_the_deliveries_instead_of_waiting_for_them(
+    tmp_path: Path,
+) -> None:
+    """Refused credentials end ``once`` at once, even with a delivery in flight; the events it
+    held stay in the outbox for the next run."""
+    spec = WorldSpec(
+        seed=3, courses=2, columns_per_course=2, students_per_course=2, cross_listed_parents=0
+    )
+    world = World(spec)
+    async with serve(world) as sim:
+        settings = settings_for(sim, tmp_path, secret="not-the-secret")
+        async with open_runtime(settings, sinks=[StuckSink(tmp_path / "events.jsonl")]) as runtime:
+            await fill_outbox(runtime.store, [grade_event(user=f"_{n}_1") for n in range(3)])
+            with pytest.raises(AuthenticationError):
+                await asyncio.wait_for(_sync_while_delivering(runtime, full=False), timeout=20)
+            assert len(await runtime.store.pending("file", 10)) == 3

@@ -33,9 +33,15 @@ async def _sync_while_delivering(runtime: Runtime, *, full: bool) -> list[Course
     delivering = [asyncio.create_task(d.run(stop)) for d in runtime.deliverers]
     try:
         results = await runtime.sync_courses(full=full)
-    finally:
-        stop.set()
-        outcomes = await asyncio.gather(*delivering, return_exceptions=True)
+    except BaseException:
+        # Interrupted (Ctrl-C) or failed: stop delivering at once rather than drain. A batch
+        # cut short is delivered again next time (at least once); nothing is lost.
+        for task in delivering:
+            task.cancel()
+        await asyncio.gather(*delivering, return_exceptions=True)
+        raise
+    stop.set()
+    outcomes = await asyncio.gather(*delivering, return_exceptions=True)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
