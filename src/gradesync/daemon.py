@@ -143,15 +143,16 @@ class Runtime:
             deliverer.wake.set()
 
     async def deliver_pending(self, deadline: float) -> bool:
-        """Deliver everything pending, waiting out retries until ``deadline`` (monotonic).
-        True when every sink's outbox is empty."""
+        """Deliver everything pending, waiting out retries until ``deadline`` (monotonic); a
+        batch under way at the deadline is finished, no new one is begun. True when every
+        sink's outbox is empty."""
         done = True
         for deliverer in self.deliverers:
             while True:
-                wait = await deliverer.drain()
+                wait = await deliverer.drain(deadline=deadline)
                 if wait is None:
                     break
-                if self.clock.monotonic() + wait > deadline:
+                if self.clock.monotonic() + wait >= deadline:
                     done = False
                     break
                 await self.clock.sleep(wait)

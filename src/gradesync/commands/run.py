@@ -139,9 +139,11 @@ class Daemon:
                     await self.scheduler.run(stop)
                     for task in side_tasks:
                         task.cancel()
+                    # The delivery loops stop after the batch in hand; one last drain per sink
+                    # then delivers what is left, beginning no batch after the drain timeout.
+                    delivery_stop.set()
                     timeout = self.settings.sync.drain_timeout.total_seconds()
                     await runtime.deliver_pending(runtime.clock.monotonic() + timeout)
-                    delivery_stop.set()
             except* GradesyncError as group:
                 raise group.exceptions[0] from None  # the cli turns it into its exit code
             log.info("daemon.stopped", cycles=self.stats.cycles)

@@ -59,17 +59,33 @@ class Deliverer:
         self._attempt = 0
         self.stats = DeliveryStats()
         self.wake = asyncio.Event()
+        self._draining = asyncio.Lock()
         self.disabled: str | None = None  # why the sink is disabled, once it is
         self._checked = False
 
-    async def drain(self) -> float | None:
+    async def drain(
+        self, *, deadline: float | None = None, stop: asyncio.Event | None = None
+    ) -> float | None:
         """Deliver until the outbox is empty (None) or the sink asks to wait (seconds; infinite
-        while the sink is disabled and events wait for it)."""
+        while the sink is disabled and events wait for it).
+
+        Between batches it also gives up once ``deadline`` (monotonic) has passed or ``stop``
+        is set, and returns 0.0: more is pending. Drains take turns: a second one waits for the
+        first, so two callers (the ``run`` loop and a final drain) never send an event twice.
+        """
+        async with self._draining:
+            return await self._drain(deadline, stop)
+
+    async def _drain(self, deadline: float | None, stop: asyncio.Event | None) -> float | None:
         if not self._checked:
             await self._check_disabled()
         if self.disabled is not None:
             return await self._parked()
         while True:
+            if (stop is not None and stop.is_set()) or (
+                deadline is not None and self._clock.monotonic() >= deadline
+            ):
+                return 0.0
             batch = await self._store.pending(self.sink.name, self._batch_size)
             if not batch:
                 return None
@@ -175,7 +191,7 @@ class Deliverer:
         """Deliver whenever woken (new events committed) or a retry wait ends, until ``stop``."""
         while not stop.is_set():
             self.wake.clear()
-            wait = await self.drain()
+            wait = await self.drain(stop=stop)
             if self.disabled is not None:
                 return
             sleeper = asyncio.ensure_future(self._clock.sleep(wait if wait is not None else 3600))
