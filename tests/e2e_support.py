@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -57,29 +59,70 @@ def simulator_process(*options: str) -> Iterator[SimulatorProcess]:
             process.stdout.close()
 
 
-def write_config(
-    path: Path, sim: SimulatorProcess, state: Path, events: Path, extra: str = ""
-) -> Path:
-    path.write_text(
-        f"""
+class Site(Protocol):
+    """Where a configuration points: a simulator, in this process or in another."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def client_secret(self) -> str: ...
+
+
+def config_text(
+    site: Site,
+    *,
+    state: Path,
+    events: Path,
+    secret: str | None = None,
+    requests_per_second: float = 1000,
+    sections: str = "",
+) -> str:
+    """A configuration against ``site``: quick retries, JSON logs, one file sink at ``events``.
+    ``secret`` replaces the site's; ``sections`` adds whole TOML sections."""
+    return f"""
 [learn]
-base_url = "{sim.base_url}"
-client_id = "{sim.client_id}"
-client_secret = "{sim.client_secret}"
+base_url = "{site.base_url}"
+client_id = "{site.client_id}"
+client_secret = "{secret or site.client_secret}"
+requests_per_second = {requests_per_second}
 retry_max_wait = "1s"
 
 [state]
 path = "{state}"
 
-[delivery]
-once_wait = "20s"
-
 [logging]
 format = "json"
-{extra}
+{sections}
 [[sinks]]
 type = "file"
 path = "{events}"
 """
+
+
+def write_config(
+    path: Path, sim: SimulatorProcess, state: Path, events: Path, extra: str = ""
+) -> Path:
+    """A configuration for ``once`` at the default request rate (slow enough to be killed
+    mid-run), which waits up to 20 s for its deliveries."""
+    delivery = '[delivery]\nonce_wait = "20s"\n'
+    path.write_text(
+        config_text(
+            sim, state=state, events=events, requests_per_second=10, sections=delivery + extra
+        )
     )
     return path
+
+
+COMMAND_TIMEOUT = 60.0  # seconds one command may take before a test gives up
+
+
+async def run_gradesync(*args: str) -> tuple[int, str, str]:
+    """Run one gradesync command to its end: exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        *gradesync(*args), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), COMMAND_TIMEOUT)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

@@ -13,46 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e_support import simulator_process, write_config
+from tests.e2e_support import config_text as shared_config_text
+from tests.e2e_support import run_gradesync, simulator_process, write_config
 
 from gradesync.simulator import Simulator, World, WorldSpec, serve
 
 pytestmark = pytest.mark.slow
 
 
-async def gradesync(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gradesync",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
 def config_text(sim: Simulator, tmp: Path, *, secret: str | None = None, extra: str = "") -> str:
-    return f"""
-[learn]
-base_url = "{sim.base_url}"
-client_id = "{sim.client_id}"
-client_secret = "{secret or sim.client_secret}"
-requests_per_second = 1000
-retry_max_wait = "1s"
-
-[state]
-path = "{tmp / "state.db"}"
-
-[logging]
-format = "json"
-{extra}
-[[sinks]]
-type = "file"
-path = "{tmp / "events.jsonl"}"
-"""
+    return shared_config_text(
+        sim, state=tmp / "state.db", events=tmp / "events.jsonl", secret=secret, sections=extra
+    )
 
 
 @pytest.fixture
@@ -89,7 +61,7 @@ async def test_run_drains_on_sigterm_and_loses_nothing(sim: Simulator, tmp_path:
     assert process.returncode == 0, err.decode()[-2000:]
     assert b"daemon.stopped" in err
 
-    code, out, _ = await gradesync("status", "--config", str(config), "--json")
+    code, out, _ = await run_gradesync("status", "--config", str(config), "--json")
     assert code == 0
     state = json.loads(out)["state"]
     (sink,) = state["sinks"]
@@ -127,7 +99,7 @@ async def test_bad_configuration_exits_1_naming_the_problem(case: str, tmp_path:
     text, named = BAD_CONFIGS[case]
     config = tmp_path / "config.toml"
     config.write_text(text)
-    code, _, err = await gradesync("once", "--config", str(config))
+    code, _, err = await run_gradesync("once", "--config", str(config))
     assert code == 1
     assert named in err
     assert str(config) in err
@@ -137,17 +109,17 @@ async def test_wrong_secret_exits_1_without_printing_it(sim: Simulator, tmp_path
     config = tmp_path / "config.toml"
     config.write_text(config_text(sim, tmp_path, secret="not-the-secret-42"))
     for command in ("check", "once"):
-        code, out, err = await gradesync(command, "--config", str(config))
+        code, out, err = await run_gradesync(command, "--config", str(config))
         assert code == 1, err
         assert "refused" in err.lower()
         assert "not-the-secret-42" not in err + out
 
 
 async def test_missing_config_is_a_usage_or_fatal_error(tmp_path: Path) -> None:
-    code, _, err = await gradesync("once", "--config", str(tmp_path / "absent.toml"))
+    code, _, err = await run_gradesync("once", "--config", str(tmp_path / "absent.toml"))
     assert code == 1
     assert "absent.toml" in err
-    code, _, _ = await gradesync("no-such-command")
+    code, _, _ = await run_gradesync("no-such-command")
     assert code == 2
 
 
@@ -188,7 +160,7 @@ def test_simulate_and_once_give_schema_valid_events(tmp_path: Path, validate_eve
 
 async def test_demo_writes_events_of_each_type(tmp_path: Path, validate_event: Any) -> None:
     out = tmp_path / "demo"
-    code, stdout, err = await gradesync("demo", "--duration", "15", "--out", str(out))
+    code, stdout, err = await run_gradesync("demo", "--duration", "15", "--out", str(out))
     assert code == 0, err[-2000:]
     events = events_in(out / "events.jsonl")
     assert {e["type"] for e in events} == {
@@ -199,7 +171,7 @@ async def test_demo_writes_events_of_each_type(tmp_path: Path, validate_event: A
     for event in events[:: max(1, len(events) // 200)]:
         validate_event(event)
     assert str(out / "events.jsonl") in stdout
-    code, status, _ = await gradesync("status", "--config", str(out / "gradesync.toml"))
+    code, status, _ = await run_gradesync("status", "--config", str(out / "gradesync.toml"))
     assert code == 0
     assert "file" in status
 
@@ -215,12 +187,12 @@ async def test_a_disabled_sink_is_enabled_again(tmp_path: Path) -> None:
     async with SQLiteStateStore(tmp_path / "state.db") as store:
         await store.register_sinks(["hooks"])
         await store.disable_sink("hooks", "410 Gone from https://hooks.example.edu")
-    code, out, _ = await gradesync("sinks", "enable", "hooks", "--config", str(config))
+    code, out, _ = await run_gradesync("sinks", "enable", "hooks", "--config", str(config))
     assert code == 0
     assert "410 Gone" in out
     async with SQLiteStateStore(tmp_path / "state.db") as store:
         (sink,) = (await store.status()).sinks
         assert not sink.disabled
-    code, _, err = await gradesync("sinks", "enable", "nope", "--config", str(config))
+    code, _, err = await run_gradesync("sinks", "enable", "nope", "--config", str(config))
     assert code == 2
     assert "hooks" in err

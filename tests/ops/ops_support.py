@@ -13,6 +13,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from tests.e2e_support import config_text
+
 from gradesync.simulator import Simulator
 
 WAIT = 30.0  # seconds any one expected thing may take before a test gives up
@@ -38,28 +40,14 @@ def daemon_config(
 ) -> str:
     """A configuration for ``gradesync run`` against ``sim``: quick cycles, JSON logs."""
     health = f'[health]\nlisten = "127.0.0.1:{port}"\n' if port else ""
-    return f"""
-[learn]
-base_url = "{sim.base_url}"
-client_id = "{sim.client_id}"
-client_secret = "{secret or sim.client_secret}"
-requests_per_second = 1000
-retry_max_wait = "1s"
-
-[state]
-path = "{tmp / state}"
-
-[sync]
-interval = "{interval}"
-jitter = "0s"
-
-[logging]
-format = "json"
-{health}{extra}
-[[sinks]]
-type = "file"
-path = "{tmp / "events.jsonl"}"
-"""
+    cycles = f'[sync]\ninterval = "{interval}"\njitter = "0s"\n'
+    return config_text(
+        sim,
+        state=tmp / state,
+        events=tmp / "events.jsonl",
+        secret=secret,
+        sections=cycles + health + extra,
+    )
 
 
 class NotifyListener:
@@ -145,18 +133,3 @@ class DaemonProcess:
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
         return await asyncio.wait_for(self.process.wait(), WAIT)
-
-
-async def gradesync(*args: str) -> tuple[int, str, str]:
-    """Run one gradesync command to its end: exit code, stdout, stderr."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gradesync",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), WAIT)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()

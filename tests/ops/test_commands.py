@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.ops.ops_support import free_port, gradesync
+from tests.e2e_support import run_gradesync
+from tests.ops.ops_support import free_port
 
 from gradesync import health
 from gradesync.cli import build_parser
@@ -54,7 +55,7 @@ async def test_backup_of_a_missing_state_creates_nothing(tmp_path: Path) -> None
     config = tmp_path / "config.toml"
     state = tmp_path / "typo.db"
     config.write_text(CONFIG.format(state=state, health=""))
-    code, _, err = await gradesync(
+    code, _, err = await run_gradesync(
         "state", "backup", "--config", str(config), str(tmp_path / "b.db")
     )
     assert code == 1

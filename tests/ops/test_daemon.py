@@ -9,13 +9,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from tests.e2e_support import run_gradesync
 from tests.ops.conftest import StartDaemon
 from tests.ops.ops_support import (
     DaemonProcess,
     NotifyListener,
     daemon_config,
     free_port,
-    gradesync,
 )
 
 from gradesync.simulator import Simulator
@@ -68,7 +68,8 @@ async def test_daemon_tells_systemd_serves_health_and_metrics_and_backs_up_onlin
         first = await scrape(http, f"{base}/metrics")
         await cycles_later(daemon, 3)
         backup = tmp_path / "backup.db"
-        code, out, err = await gradesync("state", "backup", "--config", str(config), str(backup))
+        backing_up = ("state", "backup", "--config", str(config), str(backup))
+        code, out, err = await run_gradesync(*backing_up)
         assert code == 0, err
         assert str(backup) in out
         await cycles_later(daemon, 3)
@@ -83,7 +84,7 @@ async def test_daemon_tells_systemd_serves_health_and_metrics_and_backs_up_onlin
     assert ("gradesync_outbox_depth", (("sink", "file"),)) in second
     assert total(second, "gradesync_last_success_age_seconds") < 60
 
-    code, out, _ = await gradesync("health", "--config", str(config))
+    code, out, _ = await run_gradesync("health", "--config", str(config))
     assert code == 0
     assert '"status": "ok"' in out
 
@@ -107,7 +108,7 @@ async def test_daemon_tells_systemd_serves_health_and_metrics_and_backs_up_onlin
     assert versions == events
     restored = tmp_path / "restored.toml"
     restored.write_text(daemon_config(sim, tmp_path, state="backup.db"))
-    code, _, err = await gradesync("status", "--config", str(restored))
+    code, _, err = await run_gradesync("status", "--config", str(restored))
     assert code == 0, err
 
 
