@@ -33,6 +33,7 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from _common import (
@@ -203,6 +204,18 @@ def requests_of(sim: Simulator, action: Any) -> dict[str, Any]:
     }
 
 
+def gradesync_once(sim: Simulator, config: Path) -> dict[str, Any]:
+    """One ``gradesync once``: the requests the simulator served it, its time and its CPU."""
+    sim.reset_stats()
+    run = run_once(config)
+    return {
+        "requests": sum(sim.api_requests().values()),
+        "seconds": round(run.seconds, 2),
+        "cpu_seconds": round(run.cpu_seconds, 2),
+        "events": run.events,
+    }
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     courses = max(3, round(COURSES * args.scale))
     with bench_world(args, courses) as (sim, directory):
@@ -217,13 +230,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         recipe_first = requests_of(sim, lambda: recipe.cycle(first=True))
         recipe_first["counts"] = dict(recipe.counts)
         print("gradesync's first read ...", file=sys.stderr)
-        sim.reset_stats()
-        run = run_once(config)
-        gradesync_first = {
-            "requests": sum(sim.api_requests().values()),
-            "seconds": round(run.seconds, 2),
-            "cpu_seconds": round(run.cpu_seconds, 2),
-        }
+        gradesync_first = gradesync_once(sim, config)
         grades = stored_grades(directory)
         edits = sim.control("random-edits", {"n": round(grades * args.churn), "seed": args.seed})
 
@@ -231,14 +238,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         recipe_steady = requests_of(sim, lambda: recipe.cycle(first=False))
         recipe_steady["counts"] = dict(recipe.counts)
         print("gradesync's cycle ...", file=sys.stderr)
-        sim.reset_stats()
-        run = run_once(config)
-        gradesync_steady = {
-            "requests": sum(sim.api_requests().values()),
-            "seconds": round(run.seconds, 2),
-            "cpu_seconds": round(run.cpu_seconds, 2),
-            "events": run.events,
-        }
+        gradesync_steady = gradesync_once(sim, config)
     return {
         "courses": courses,
         "grades": grades,
