@@ -210,7 +210,7 @@ class SQLiteStateStore:
         if users is not None:
             # One JSON array parameter, however many users: no statement-length limit to hit.
             sql += " AND user_id IN (SELECT value FROM json_each(?))"
-            params += (dump_json(sorted(users)),)
+            params += (dump_json(list(users)),)
         rows = await self._fetch(f"reading grades of {course_id}/{column_id}", sql, params)
         return {row[0]: grade_from_row(course_id, column_id, row) for row in rows}
 

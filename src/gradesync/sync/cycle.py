@@ -292,8 +292,6 @@ class Syncer:
             log.info("column.filter_ignored", column_id=column.id, cursor=cursor.change_index)
             stored = await self._store.grades(course.id, column.id)
             return _ColumnRead(column, "full", diff_column(stored, rows, full=True))
-        # A delta is diffed against its own users' snapshots only: a column with one changed
-        # grade decodes one stored grade, not all of them.
         stored = await self._store.grades(course.id, column.id, {r.user_id for r in rows})
         return _ColumnRead(column, "delta", diff_column(stored, rows, full=False))
 
@@ -405,9 +403,8 @@ class Syncer:
         membership = memberships.get(user_id)
         record_course = course
         if membership is not None and membership.child_course_id:
-            record_course = self._known_courses.get(
-                membership.child_course_id, Course(id=membership.child_course_id)
-            )
+            child = membership.child_course_id
+            record_course = self._known_courses.get(child) or Course(id=child)
         category = (
             categories.get(column.gradebook_category_id) if column.gradebook_category_id else None
         )
