@@ -26,6 +26,23 @@ class Clock(Protocol):
         ...
 
 
+async def sleep_or_event(clock: Clock, seconds: float | None, *events: asyncio.Event) -> bool:
+    """Wait ``seconds`` on ``clock`` (for ever when None) or until one of ``events`` is set,
+    whichever comes first; True when an event ended the wait. Cancellable; leaves no task
+    behind. The one "sleep until T or until something happens" of gradesync's loops."""
+    if any(event.is_set() for event in events):
+        return True
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    if seconds is not None:
+        waiters.append(asyncio.ensure_future(clock.sleep(seconds)))
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return any(event.is_set() for event in events)
+
+
 class SystemClock:
     """The real clock."""
 
