@@ -2,14 +2,14 @@
 
 They mirror Learn's JSON (camelCase on the wire, snake_case here), tolerate omitted fields and
 unknown extras, and are frozen. Learn omits null properties, so every optional field defaults to
-``None``.
+``None``. :class:`OutboxEvent` is gradesync's own: an event as the outbox hands it to a sink.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator
 from pydantic.alias_generators import to_camel
@@ -232,3 +232,18 @@ class SystemVersion(LearnModel):
         build: str | None = None
 
     learn: Learn | None = None
+
+
+class OutboxEvent(NamedTuple):
+    """An event in the outbox; ``seq`` is its place in commit order, ``payload`` the CloudEvent
+    as JSON text. ``retried`` marks one that the store served from the sink's retry queue.
+    A named tuple, not a model: one per event, built by the thousand."""
+
+    seq: int
+    id: str
+    type: str
+    subject: str
+    course_id: str
+    time: datetime
+    payload: str
+    retried: bool = False

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from gradesync.clock import ManualClock
+from gradesync.models import OutboxEvent
 from gradesync.sinks.base import Outcome
 from gradesync.sinks.delivery import Deliverer
 from gradesync.sinks.testing import fill_outbox, grade_event
-from gradesync.store import OutboxEvent, SQLiteStateStore
+from gradesync.store import SQLiteStateStore
 
 
 class SlowSink:

@@ -10,9 +10,9 @@ import pytest
 
 from gradesync.clock import ManualClock
 from gradesync.config.sinks import SisSinkConfig
+from gradesync.models import OutboxEvent
 from gradesync.sinks.sis import GradesJourneySink
 from gradesync.sinks.testing import FakeSis, grade_event, outbox_event
-from gradesync.store import OutboxEvent
 
 JOURNEY = FakeSis.JOURNEY
 

@@ -10,9 +10,9 @@ from structlog.testing import capture_logs
 
 from gradesync.clock import ManualClock
 from gradesync.config.sinks import SisSinkConfig
+from gradesync.models import OutboxEvent
 from gradesync.sinks.sis import UpsertSink
 from gradesync.sinks.testing import FakeSis, grade_event, outbox_event
-from gradesync.store import OutboxEvent
 
 GRADE = "/users/s42/courses/BIO-100/gradebookItems/LAB-1/grade"
 

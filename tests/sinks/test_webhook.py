@@ -19,9 +19,9 @@ from structlog.testing import capture_logs
 
 from gradesync.clock import ManualClock
 from gradesync.config.sinks import WebhookSinkConfig
+from gradesync.models import OutboxEvent
 from gradesync.sinks.testing import WebhookReceiver, grade_event, outbox_event
 from gradesync.sinks.webhook import WebhookSink
-from gradesync.store import OutboxEvent
 
 SECRET = "whsec_" + base64.b64encode(b"a shared secret of the receiver").decode()
 

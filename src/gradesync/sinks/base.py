@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from gradesync.store import OutboxEvent
+from gradesync.models import OutboxEvent
 
 OutcomeKind = Literal["delivered", "retry", "dead", "rejected", "unmapped", "disabled"]
 

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 import structlog
 
 from gradesync.clock import Clock
+from gradesync.models import OutboxEvent
 from gradesync.sinks.base import Outcome, Sink
-from gradesync.store import OutboxEvent, StateStore
+from gradesync.store import StateStore
 
 log = structlog.get_logger("gradesync.delivery")
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from gradesync.models import OutboxEvent
 from gradesync.sinks.base import Outcome
-from gradesync.store import OutboxEvent
 
 
 class FileSink:

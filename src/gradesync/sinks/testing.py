@@ -20,8 +20,8 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from gradesync.models import Course
-from gradesync.store import NewEvent, OutboxEvent, StateStore, UnitOfWork
+from gradesync.models import Course, OutboxEvent
+from gradesync.store import NewEvent, StateStore, UnitOfWork
 
 Answer = tuple[int, float | None]  # a scripted answer: status and Retry-After seconds
 

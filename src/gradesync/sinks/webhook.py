@@ -25,8 +25,8 @@ from gradesync.clock import Clock, SystemClock
 from gradesync.config.sinks import WebhookSinkConfig
 from gradesync.config.values import format_duration
 from gradesync.httputil import retry_after_seconds
+from gradesync.models import OutboxEvent
 from gradesync.sinks.base import HttpAnswer, Outcome, retriable_status
-from gradesync.store import OutboxEvent
 
 log = structlog.get_logger("gradesync.sinks.webhook")
 

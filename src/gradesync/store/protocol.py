@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
 
 from gradesync.models import Category, Column, Course, Membership
+from gradesync.models import OutboxEvent as OutboxEvent  # a domain type; re-exported for now
 
 DeadLetterKind = Literal["dead", "rejected", "unmapped"]
 DEAD_LETTER_KINDS: tuple[DeadLetterKind, ...] = ("dead", "rejected", "unmapped")
@@ -63,20 +64,6 @@ class NewEvent(NamedTuple):
     course_id: str
     time: datetime
     payload: str
-
-
-class OutboxEvent(NamedTuple):
-    """An event in the outbox; ``seq`` is its place in commit order. ``retried`` marks one
-    that :meth:`StateStore.pending` served from the sink's retry queue."""
-
-    seq: int
-    id: str
-    type: str
-    subject: str
-    course_id: str
-    time: datetime
-    payload: str
-    retried: bool = False
 
 
 @dataclass(frozen=True, slots=True)

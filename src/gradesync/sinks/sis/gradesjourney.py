@@ -35,6 +35,7 @@ import structlog
 
 from gradesync.clock import Clock, SystemClock
 from gradesync.config.sinks import SisSinkConfig
+from gradesync.models import OutboxEvent
 from gradesync.sinks.base import HttpAnswer, Outcome, in_order
 from gradesync.sinks.sis.client import SisClient
 from gradesync.sinks.sis.mapping import (
@@ -44,7 +45,6 @@ from gradesync.sinks.sis.mapping import (
     optional_data,
     over_limit,
 )
-from gradesync.store import OutboxEvent
 
 log = structlog.get_logger("gradesync.sinks.sis")
 

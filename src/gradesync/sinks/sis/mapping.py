@@ -16,8 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from gradesync.models import OutboxEvent
 from gradesync.sinks.base import Outcome
-from gradesync.store import OutboxEvent
 
 DELETED_TYPE = "gradesync.grade.deleted"
 

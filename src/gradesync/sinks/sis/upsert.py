@@ -21,10 +21,10 @@ import structlog
 
 from gradesync.clock import Clock, SystemClock
 from gradesync.config.sinks import SisSinkConfig
+from gradesync.models import OutboxEvent
 from gradesync.sinks.base import HttpAnswer, Outcome, in_order
 from gradesync.sinks.sis.client import SisClient
 from gradesync.sinks.sis.mapping import GradeTarget, letter, map_event, points
-from gradesync.store import OutboxEvent
 
 log = structlog.get_logger("gradesync.sinks.sis")
 
