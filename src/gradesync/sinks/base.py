@@ -1,10 +1,10 @@
-"""The Sink protocol, the outcome of delivering one event, and what HTTP sinks share."""
+"""The Sink protocol and the outcome of delivering one event (HTTP sinks share :mod:`.http`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from gradesync.models import OutboxEvent
 
@@ -65,33 +65,6 @@ class Sink(Protocol):
     async def close(self) -> None: ...
 
     async def deliver(self, events: Sequence[OutboxEvent]) -> list[Outcome]: ...
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    """How one request of an HTTP sink ended; ``status`` 0 means no response came back.
-
-    ``detail`` names the method, the path and the status with an excerpt of the body, never a
-    credential; ``body`` is the JSON the answer carried, if any."""
-
-    status: int
-    detail: str
-    retry_after: float | None = None
-    body: Any = None
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def retriable(self) -> bool:
-        """No answer at all, or a status worth sending again."""
-        return self.status == 0 or retriable_status(self.status)
-
-
-def retriable_status(status: int) -> bool:
-    """Statuses worth sending again: request timeout, too many requests, server errors."""
-    return status in (408, 429) or status >= 500
 
 
 def in_order(results: Sequence[Outcome | None]) -> list[Outcome]:

@@ -2,7 +2,7 @@
 
 One POST per event (``application/cloudevents+json``), or with ``batch_size`` > 1 up to that
 many per POST as a JSON array (``application/cloudevents-batch+json``). Every POST carries
-``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` (CONTRACT.md section 4).
+``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` (docs/contract.md section 4).
 
 What each answer means: any 2xx is delivered; 408, 429, 5xx and network errors are retried by
 the deliverer (honouring ``Retry-After``) until the event is older than ``max_age``, then
@@ -18,21 +18,19 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-import aiohttp
 import structlog
 
 from gradesync.clock import Clock, SystemClock
 from gradesync.config.sinks import WebhookSinkConfig
 from gradesync.config.values import format_duration
-from gradesync.httputil import retry_after_seconds
 from gradesync.models import OutboxEvent
-from gradesync.sinks.base import HttpAnswer, Outcome, retriable_status
+from gradesync.sinks.base import Outcome
+from gradesync.sinks.http import HttpAnswer, HttpSession, retriable_status
 
 log = structlog.get_logger("gradesync.sinks.webhook")
 
 SINGLE_TYPE = "application/cloudevents+json"
 BATCH_TYPE = "application/cloudevents-batch+json"
-_BODY_EXCERPT = 200
 
 
 def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -59,18 +57,17 @@ class WebhookSink:
         self._config = config
         self._key = config.signing_key()
         self._clock = clock or SystemClock()
-        self._session: aiohttp.ClientSession | None = None
+        self._http = HttpSession(
+            self._clock,
+            timeout=config.timeout.total_seconds(),
+            verify_tls=config.verify_tls,
+        )
 
     async def open(self) -> None:
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self._config.timeout.total_seconds())
-            connector = aiohttp.TCPConnector(ssl=self._config.verify_tls)
-            self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
+        await self._http.open()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def deliver(self, events: Sequence[OutboxEvent]) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -115,9 +112,6 @@ class WebhookSink:
         return outcomes
 
     async def _post(self, chunk: Sequence[OutboxEvent]) -> HttpAnswer:
-        if self._session is None:
-            await self.open()
-        assert self._session is not None
         if len(chunk) == 1 and self._config.batch_size == 1:
             body, content_type = chunk[0].payload.encode(), SINGLE_TYPE
         else:
@@ -131,20 +125,7 @@ class WebhookSink:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(self._key, msg_id, timestamp, body),
         }
-        try:
-            async with self._session.post(self._config.url, data=body, headers=headers) as resp:
-                text = (await resp.text(errors="replace"))[:_BODY_EXCERPT]
-                wait = retry_after_seconds(resp.headers.get("Retry-After"), self._clock.now())
-                detail = f"POST {self._path} -> {resp.status} {text}".strip()
-                return HttpAnswer(resp.status, detail, wait)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            reason = type(exc).__name__ if isinstance(exc, TimeoutError) else str(exc)
-            return HttpAnswer(0, f"POST {self._path} failed: {reason or type(exc).__name__}")
-
-    @property
-    def _path(self) -> str:
-        """The URL without scheme and host, for messages (the host is in the config)."""
-        return "/" + self._config.url.split("://", 1)[-1].partition("/")[2]
+        return await self._http.send("POST", self._config.url, data=body, headers=headers)
 
 
 def _stops(outcome: Outcome) -> bool:

@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import base64
 
-import aiohttp
 import structlog
 
 from gradesync.clock import Clock
 from gradesync.config.sinks import SisSinkConfig
-from gradesync.httputil import retry_after_seconds
-from gradesync.sinks.base import HttpAnswer
+from gradesync.sinks.http import HttpAnswer, HttpSession, url_path
 
 log = structlog.get_logger("gradesync.sinks.sis")
 
@@ -45,39 +43,38 @@ class SisAuth:
         """Forget the current token (the SIS refused it)."""
         self._token = None
 
-    async def header(self, session: aiohttp.ClientSession) -> str | HttpAnswer:
+    async def header(self, http: HttpSession) -> str | HttpAnswer:
         """``Bearer <token>``, or why no token could be had (status 0: worth retrying)."""
         if self._static is not None:
             return f"Bearer {self._static}"
         async with self._lock:
             if self._token is None or self._clock.monotonic() >= self._expires:
-                failed = await self._fetch(session)
+                failed = await self._fetch(http)
                 if failed is not None:
                     return failed
             assert self._token is not None
             return f"Bearer {self._token}"
 
-    async def _fetch(self, session: aiohttp.ClientSession) -> HttpAnswer | None:
+    async def _fetch(self, http: HttpSession) -> HttpAnswer | None:
         oauth = self._oauth
         assert oauth is not None
-        path = "/" + oauth.token_url.split("://", 1)[-1].partition("/")[2]
         pair = f"{oauth.client_id}:{oauth.client_secret.get_secret_value()}".encode()
         headers = {"Authorization": "Basic " + base64.b64encode(pair).decode()}
-        try:
-            async with session.post(
-                oauth.token_url, data={"grant_type": "client_credentials"}, headers=headers
-            ) as resp:
-                status = resp.status
-                wait = retry_after_seconds(resp.headers.get("Retry-After"), self._clock.now())
-                body = await resp.json(content_type=None) if status == 200 else None
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            return HttpAnswer(0, f"token request POST {path} failed: {type(exc).__name__}")
+        form = {"grant_type": "client_credentials"}
+        # The answer carries the token: its body is kept out of the detail.
+        answer = await http.send(
+            "POST", oauth.token_url, data=form, headers=headers, quote_body=False
+        )
+        if answer.status == 0:
+            return HttpAnswer(0, f"token request {answer.detail}")
+        body = answer.body
         token = body.get("access_token") if isinstance(body, dict) else None
-        if status != 200 or not isinstance(token, str) or not token:
-            log.error("sis.token_refused", path=path, status=status)
+        if answer.status != 200 or not isinstance(token, str) or not token:
+            log.error("sis.token_refused", path=url_path(oauth.token_url), status=answer.status)
             # Status 0: no answer to the grade request itself, so it waits and is tried again
             # (a refused client secret is fixed by an operator, not by dropping grades).
-            return HttpAnswer(0, f"token request POST {path} -> {status}: no token issued", wait)
+            refused = f"token request {answer.detail}: no token issued"
+            return HttpAnswer(0, refused, answer.retry_after)
         lifetime = body.get("expires_in") if isinstance(body, dict) else None
         seconds = float(lifetime) if isinstance(lifetime, int | float) else DEFAULT_LIFETIME
         self._token = token

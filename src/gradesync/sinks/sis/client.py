@@ -1,23 +1,19 @@
 """The one way the SIS sink sends a request: authenticated, timed out, failures made answers.
 
-Every request ends as an :class:`~gradesync.sinks.base.HttpAnswer`: aiohttp's errors are turned
-into status 0 here, a 401 is answered by asking for a new token and trying once more.
+Every request ends as an :class:`~gradesync.sinks.http.HttpAnswer` (transport errors are status
+0, see :mod:`gradesync.sinks.http`); a 401 is answered by asking for a new token and trying once
+more.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-import aiohttp
 
 from gradesync.clock import Clock
 from gradesync.config.sinks import SisSinkConfig
-from gradesync.httputil import retry_after_seconds
-from gradesync.sinks.base import HttpAnswer
+from gradesync.sinks.http import HttpAnswer, HttpSession
 from gradesync.sinks.sis.auth import SisAuth
 
-_EXCERPT = 200
 REQUEST_TIMEOUT = 30.0  # seconds for one request, its answer read in full
 
 
@@ -26,29 +22,19 @@ class SisClient:
 
     def __init__(self, config: SisSinkConfig, clock: Clock, *, connections: int = 16) -> None:
         self._auth = SisAuth(config, clock)
-        self._clock = clock
-        self._connections = connections
-        self._session: aiohttp.ClientSession | None = None
+        # The SIS settings have no verify_tls (the webhook's has): certificates are always checked.
+        self._http = HttpSession(clock, timeout=REQUEST_TIMEOUT, connections=connections)
 
     async def open(self) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
-                connector=aiohttp.TCPConnector(limit=self._connections),
-            )
+        await self._http.open()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def ready(self) -> HttpAnswer | None:
         """Make sure a token is at hand; the failed token request when none can be had, so a
         whole delivery waits instead of failing request by request."""
-        if self._session is None:
-            await self.open()
-        assert self._session is not None
-        header = await self._auth.header(self._session)
+        header = await self._auth.header(self._http)
         return header if isinstance(header, HttpAnswer) else None
 
     async def call(self, method: str, url: str, payload: Any = None) -> HttpAnswer:
@@ -60,24 +46,8 @@ class SisClient:
         return answer
 
     async def _send(self, method: str, url: str, payload: Any) -> HttpAnswer:
-        if self._session is None:
-            await self.open()
-        assert self._session is not None
-        header = await self._auth.header(self._session)
+        header = await self._auth.header(self._http)
         if isinstance(header, HttpAnswer):
             return header
-        where = f"{method} /{url.split('://', 1)[-1].partition('/')[2]}"
         headers = {"Authorization": header, "Accept": "application/json"}
-        try:
-            async with self._session.request(method, url, json=payload, headers=headers) as resp:
-                raw = await resp.read()
-                wait = retry_after_seconds(resp.headers.get("Retry-After"), self._clock.now())
-                status = resp.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return HttpAnswer(0, f"{where} failed: {type(exc).__name__} {exc}".rstrip())
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        excerpt = raw[:_EXCERPT].decode("utf-8", "replace")
-        return HttpAnswer(status, f"{where} -> {status} {excerpt}".rstrip(), wait, body)
+        return await self._http.send(method, url, json_body=payload, headers=headers)

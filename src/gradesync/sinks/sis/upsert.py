@@ -22,7 +22,8 @@ import structlog
 from gradesync.clock import Clock, SystemClock
 from gradesync.config.sinks import SisSinkConfig
 from gradesync.models import OutboxEvent
-from gradesync.sinks.base import HttpAnswer, Outcome, in_order
+from gradesync.sinks.base import Outcome, in_order
+from gradesync.sinks.http import HttpAnswer
 from gradesync.sinks.sis.client import SisClient
 from gradesync.sinks.sis.mapping import GradeTarget, letter, map_event, points
 
