@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.spec_support import spec_header, spec_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _shared_dir(env: str, relative: str) -> Path:
-    return Path(os.environ.get(env) or ROOT.parent / "shared" / relative)
-
-
 @pytest.fixture(scope="session")
 def event_schema() -> dict[str, Any]:
-    """The CloudEvent schema of the contract; tests that need it skip when it is absent."""
-    path = _shared_dir("GRADESYNC_SPEC_DIR", "spec") / "event.schema.json"
-    if not path.exists():
-        pytest.skip(f"the contract's event schema is not at {path} (set GRADESYNC_SPEC_DIR)")
-    schema: dict[str, Any] = json.loads(path.read_text())
+    """The CloudEvent schema of the contract (docs/contract.md section 3), from the repository."""
+    schema: dict[str, Any] = json.loads((ROOT / "docs" / "event.schema.json").read_text())
     return schema
 
 
@@ -47,3 +40,17 @@ def _fresh_logging() -> Any:
 
     yield
     structlog.reset_defaults()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say at the top of the run where the Learn OpenAPI document is, or which tests skip."""
+    return spec_header()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under ``-q`` pytest prints no header: a missing Learn document is still said up front."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or session.config.get_verbosity() >= 0 or spec_path().is_file():
+        return
+    reporter.write_line(spec_header())

@@ -6,15 +6,13 @@ body is checked twice: against the operation's response schema (Draft 4), and fo
 the schema does not declare (the spec allows extras; a faithful simulator invents none).
 
 One known deviation is patched, and only it: the spec types ``RestException.status`` as a
-string, while Learn sends a number (NOTES.md section 5), so the simulator does too.
+string, while Learn sends a number (docs/learn-api.md section 5), so the simulator does too.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,23 +20,18 @@ from jsonschema import Draft4Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 from tests.simulator.simclient import API, Api, Reply
+from tests.spec_support import SPEC_ENV, spec_path
 
 from gradesync.simulator import World
 
-ROOT = Path(__file__).resolve().parents[2]
-SPEC_FILE = "learn-openapi-3900.68.json"
 BASE = "urn:learn-openapi"
-
-
-def _spec_dir() -> Path:
-    return Path(os.environ.get("GRADESYNC_LEARN_API_DIR") or ROOT.parent / "shared" / "learn-api")
 
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    path = _spec_dir() / SPEC_FILE
-    if not path.exists():
-        pytest.skip(f"the Learn spec is not at {path} (set GRADESYNC_LEARN_API_DIR)")
+    path = spec_path()
+    if not path.is_file():
+        pytest.skip(f"the official Learn OpenAPI document is not at {path} (set {SPEC_ENV})")
     document: dict[str, Any] = json.loads(path.read_text())
     patched = copy.deepcopy(document)
     # The one known deviation: Learn sends RestException.status as a number.
