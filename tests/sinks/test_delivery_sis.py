@@ -12,9 +12,9 @@ import pytest
 from gradesync.clock import ManualClock
 from gradesync.config import Settings
 from gradesync.config.sinks import SisSinkConfig
-from gradesync.daemon import build_sink
 from gradesync.sinks.base import Sink
 from gradesync.sinks.delivery import Deliverer
+from gradesync.sinks.registry import build_sink
 from gradesync.sinks.sis import GradesJourneySink, UpsertSink
 from gradesync.sinks.testing import FakeSis, fill_outbox, grade_event
 from gradesync.sinks.webhook import WebhookSink
@@ -107,7 +107,7 @@ async def test_rejected_and_unmapped_events_are_dead_letters_shown_by_status(
         ),
     ],
 )
-def test_the_daemon_builds_each_sink_from_its_table(
+def test_each_sink_is_built_from_its_table_in_the_settings(
     table: dict[str, Any], expected: type[Sink]
 ) -> None:
     config = Settings.model_validate(

@@ -2,6 +2,10 @@
 
 Each sink has a ``name`` (default: its type) that names it in status, replay and metrics, and in
 secrets files (``sinks__<name>__<key>``); names are unique across the list.
+
+The sink types are written once, as the members of :data:`SinkConfig`; :data:`SINK_MODELS` and
+:data:`SINK_TYPES` are read off it. How each type is built lives with the sinks
+(:mod:`gradesync.sinks.registry`): this package never imports them.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import binascii
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -30,7 +34,6 @@ from gradesync.config.values import (
     parse_grade_schema,
 )
 
-SINK_TYPES = ("file", "webhook", "sis")
 SINK_NAME_RE = re.compile(r"[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*")
 WEBHOOK_SECRET_PREFIX = "whsec_"
 
@@ -54,7 +57,7 @@ class FileSinkConfig(Section):
 
 
 class WebhookSinkConfig(Section):
-    """POSTs events signed per Standard Webhooks (CONTRACT.md section 4)."""
+    """POSTs events signed per Standard Webhooks (docs/contract.md section 4)."""
 
     type: Literal["webhook"]
     name: SinkName = "webhook"
@@ -99,7 +102,7 @@ class SisOAuthConfig(Section):
 
 
 class SisSinkConfig(Section):
-    """Writes grade changes into a student information system (CONTRACT.md section 5)."""
+    """Writes grade changes into a student information system (docs/contract.md section 5)."""
 
     type: Literal["sis"]
     name: SinkName = "sis"
@@ -147,4 +150,12 @@ class SisSinkConfig(Section):
 SinkConfig = Annotated[
     FileSinkConfig | WebhookSinkConfig | SisSinkConfig, Field(discriminator="type")
 ]
-"""One ``[[sinks]]`` table, chosen by its ``type``."""
+"""One ``[[sinks]]`` table, chosen by its ``type``; a new sink type is one more member here."""
+
+SINK_MODELS: dict[str, type[Section]] = {
+    get_args(model.model_fields["type"].annotation)[0]: model
+    for model in get_args(get_args(SinkConfig)[0])
+}
+"""The model of each sink type, by its ``type``, in the order of the union (and of messages)."""
+
+SINK_TYPES = tuple(SINK_MODELS)
