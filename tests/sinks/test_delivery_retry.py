@@ -1,9 +1,12 @@
-"""Dead letters sent again by an operator, and replays: each event arrives once more, in the
-store's delivery order, and the outbox ends empty (the deliverer acknowledges runs at once)."""
+"""Sending again. Dead letters retried by an operator, and replays: each event arrives once
+more, in the store's delivery order, and the outbox ends empty (the deliverer acknowledges runs
+at once). And the waits between a sink's retries: full jitter up to ``retry_max_wait``, with the
+receiver's ``Retry-After`` a floor even beyond it."""
 
 from __future__ import annotations
 
 import base64
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -39,6 +42,11 @@ async def commit(store: SQLiteStateStore, first: int, count: int) -> list[str]:
     return [e["id"] for e in sent]
 
 
+def webhook(receiver: WebhookReceiver) -> WebhookSink:
+    cfg = WebhookSinkConfig(type="webhook", url=receiver.url, secret=SECRET)
+    return WebhookSink(cfg, clock=ManualClock())
+
+
 async def deliver_refusing(
     store: SQLiteStateStore, receiver: WebhookReceiver, refused: set[int], count: int
 ) -> Deliverer:
@@ -46,8 +54,7 @@ async def deliver_refusing(
     positions in ``refused`` (1-based) with a 400, so they become dead letters."""
     for n in range(1, count + 1):
         receiver.answer(400 if n in refused else 204)
-    cfg = WebhookSinkConfig(type="webhook", url=receiver.url, secret=SECRET)
-    sink = WebhookSink(cfg, clock=ManualClock())
+    sink = webhook(receiver)
     deliverer = Deliverer(store, sink, ManualClock(), batch_size=100)
     assert await deliverer.drain() is None
     await sink.close()
@@ -91,3 +98,46 @@ async def test_dead_letters_retried_after_a_replay_arrive_once_with_the_replayed
     assert deliverer.stats.delivered == 10
     assert await store.pending("webhook", 100) == []
     assert await store.outbox_depth("webhook") == 0
+
+
+async def test_a_retry_after_beyond_retry_max_wait_is_honoured(
+    store: SQLiteStateStore, receiver: WebhookReceiver
+) -> None:
+    await commit(store, 1, 1)
+    receiver.answer(503, retry_after=3600)
+    sink = webhook(receiver)
+    deliverer = Deliverer(store, sink, ManualClock(), retry_max_wait=60.0)
+    assert await deliverer.drain() == 3600.0  # left alone for the hour it asked, not 60 s
+    assert await deliverer.drain() is None
+    await sink.close()
+    assert len(receiver.accepted) == 1
+
+
+async def test_a_retry_after_is_a_floor_of_the_drawn_wait(
+    store: SQLiteStateStore, receiver: WebhookReceiver
+) -> None:
+    await commit(store, 1, 1)
+    receiver.answer(503, times=20, retry_after=3)
+    sink = webhook(receiver)
+    deliverer = Deliverer(store, sink, ManualClock(), retry_base=1.0, retry_max_wait=8.0)
+    waits = [await deliverer.drain() for _ in range(20)]
+    await sink.close()
+    assert all(wait is not None and 3.0 <= wait <= 8.0 for wait in waits)
+    assert any(wait is not None and wait > 3.0 for wait in waits[5:])
+
+
+async def test_waits_without_retry_after_grow_with_full_jitter_up_to_retry_max_wait(
+    store: SQLiteStateStore, receiver: WebhookReceiver
+) -> None:
+    await commit(store, 1, 1)
+    receiver.outage(503)
+    sink = webhook(receiver)
+    deliverer = Deliverer(
+        store, sink, ManualClock(), retry_base=1.0, retry_max_wait=8.0, rng=random.Random(4)
+    )
+    waits = [await deliverer.drain() for _ in range(40)]
+    await sink.close()
+    assert all(w is not None and 0.0 <= w <= min(8.0, 2.0**n) for n, w in enumerate(waits))
+    assert max(w for w in waits if w is not None) > 4.0  # the ceiling grew to the cap
+    assert min(w for w in waits[4:] if w is not None) < 4.0  # full jitter: drawn from zero
+    assert deliverer.stats.failures == 40 and receiver.accepted == []

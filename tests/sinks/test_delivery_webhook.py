@@ -6,7 +6,7 @@ import asyncio
 import base64
 import math
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,8 @@ import pytest
 
 from gradesync.clock import ManualClock
 from gradesync.config.sinks import WebhookSinkConfig
+from gradesync.models import OutboxEvent
+from gradesync.sinks.base import Outcome
 from gradesync.sinks.delivery import Deliverer
 from gradesync.sinks.testing import WebhookReceiver, fill_outbox, grade_event
 from gradesync.sinks.webhook import WebhookSink
@@ -99,6 +101,48 @@ async def test_an_outage_of_minutes_then_recovery_delivers_everything_in_order(
     assert 10 < attempts < 15 * 60 / 5  # retried with backoff, not at every tick
     assert deliverer.stats.failing_since is None
     assert await store.outbox_depth("webhook") == 0
+
+
+class CommitsWhileSending:
+    """The webhook sink, while new events are committed during each of its deliveries: as a
+    sync cycle does, that sets the deliverer's ``wake``."""
+
+    def __init__(self, inner: WebhookSink, wake: asyncio.Event) -> None:
+        self.name = inner.name
+        self.inner, self.wake = inner, wake
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def deliver(self, events: Sequence[OutboxEvent]) -> list[Outcome]:
+        self.wake.set()
+        return await self.inner.deliver(events)
+
+
+async def test_run_waits_out_a_retry_after_beyond_the_cap_though_new_events_arrive(
+    store: SQLiteStateStore, receiver: WebhookReceiver, clock: WatchedClock
+) -> None:
+    ids = await commit(store, clock, 2)
+    sink = webhook(receiver.url, clock)
+    deliverer = Deliverer(store, sink, clock, retry_max_wait=60.0)
+    deliverer.sink = CommitsWhileSending(sink, deliverer.wake)
+    receiver.answer(429, retry_after=1800)
+    stop = asyncio.Event()
+    task = asyncio.create_task(deliverer.run(stop))
+    await settle(clock)  # refused, and waiting
+    assert len(receiver.posts) == 1
+
+    await clock.advance(1800)
+    await settle(clock)  # delivered, and waiting for news
+    stop.set()
+    await task
+    await sink.close()
+    assert [e["id"] for e in receiver.accepted] == ids
+    refused, retried = (int(post.headers["webhook-timestamp"]) for post in receiver.posts[:2])
+    assert retried - refused == 1800
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])

@@ -2,11 +2,13 @@
 
 The sink's position in the store advances only after the sink reported the events delivered,
 so a crash at any instant repeats events rather than losing them. A ``retry`` outcome stops
-the batch (order is kept) and backs off exponentially with full jitter, honouring the sink's
-``retry_after``; a final refusal (dead, rejected, unmapped) goes to the dead letters and
-delivery carries on with the next event. A ``disabled`` outcome (the receiver is gone for good)
-disables the sink in the store: its events wait in the outbox until an operator enables it, and
-a sink found disabled at start is not delivered to at all.
+the batch (order is kept) and backs off by :mod:`gradesync.backoff` (full jitter, capped at
+``retry_max_wait``); the sink's ``retry_after`` is a floor, honoured even beyond the cap (a
+receiver that asks for an hour is left alone for an hour). A final refusal (dead, rejected,
+unmapped) goes to the dead letters and delivery carries on with the next event. A ``disabled``
+outcome (the receiver is gone for good) disables the sink in the store: its events wait in the
+outbox until an operator enables it, and a sink found disabled at start is not delivered to at
+all.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from gradesync.clock import Clock
+from gradesync.backoff import Backoff
+from gradesync.clock import Clock, sleep_or_event
 from gradesync.models import OutboxEvent
 from gradesync.sinks.base import Outcome, Sink
 from gradesync.store import StateStore
 
 log = structlog.get_logger("gradesync.delivery")
+
+IDLE_RECHECK = 3600.0  # seconds: with nothing pending, look at the outbox again this often
 
 
 @dataclass
@@ -54,9 +59,7 @@ class Deliverer:
         self._store = store
         self._clock = clock
         self._batch_size = batch_size
-        self._retry_base = retry_base
-        self._retry_max_wait = retry_max_wait
-        self._rng = rng or random.Random()
+        self._backoff = Backoff(retry_base, retry_max_wait, rng or random.Random())
         self._attempt = 0
         self.stats = DeliveryStats()
         self.wake = asyncio.Event()
@@ -171,10 +174,8 @@ class Deliverer:
             self.stats.failing_since = self._clock.monotonic()
             log.warning("sink.failing", sink=self.sink.name, reason=reason)
         self.stats.last_error = reason
-        wait = self._rng.uniform(0, min(self._retry_max_wait, self._retry_base * 2**self._attempt))
+        wait = self._backoff.delay(self._attempt, retry_after)
         self._attempt += 1
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self._retry_max_wait))
         return wait
 
     def _recovered(self) -> None:
@@ -195,12 +196,7 @@ class Deliverer:
             wait = await self.drain(stop=stop)
             if self.disabled is not None:
                 return
-            sleeper = asyncio.ensure_future(self._clock.sleep(wait if wait is not None else 3600))
-            waiters = [sleeper, asyncio.ensure_future(stop.wait())]
-            if wait is None:
-                waiters.append(asyncio.ensure_future(self.wake.wait()))
-            try:
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
+            if wait is None:  # all delivered: until new events are committed
+                await sleep_or_event(self._clock, IDLE_RECHECK, stop, self.wake)
+            else:  # the sink asked to wait: new events do not shorten that
+                await sleep_or_event(self._clock, wait, stop)
