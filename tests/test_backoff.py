@@ -25,5 +25,5 @@ def test_huge_attempt_counts_do_not_overflow() -> None:
 
 
 def test_a_policy_without_room_to_wait_is_refused() -> None:
-    with pytest.raises(ValueError, match="positive"):
-        Backoff(base=0.0, cap=1.0)
+    with pytest.raises(ValueError, match="negative"):
+        Backoff(base=-1.0, cap=1.0)

@@ -26,12 +26,12 @@ class Backoff:
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
     def __post_init__(self) -> None:
-        if self.base <= 0 or self.cap <= 0:
-            raise ValueError("backoff base and cap must be positive")
+        if self.base < 0 or self.cap < 0:
+            raise ValueError("a backoff's base and cap cannot be negative")
 
     def ceiling(self, attempt: int) -> float:
         """The longest wait drawn after ``attempt`` failures (0 for the first), server aside."""
-        return min(self.cap, self.base * 2 ** min(max(attempt, 0), _MAX_EXPONENT))
+        return min(self.cap, self.base * float(2 ** min(max(attempt, 0), _MAX_EXPONENT)))
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after ``attempt`` earlier failures, at least ``retry_after``."""

@@ -7,7 +7,7 @@ import heapq
 import itertools
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -32,7 +32,7 @@ async def sleep_or_event(clock: Clock, seconds: float | None, *events: asyncio.E
     behind. The one "sleep until T or until something happens" of gradesync's loops."""
     if any(event.is_set() for event in events):
         return True
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(e.wait()) for e in events]
     if seconds is not None:
         waiters.append(asyncio.ensure_future(clock.sleep(seconds)))
     try:

@@ -293,17 +293,17 @@ async def test_a_spent_daily_quota_fails_fast_until_it_refills(world: World) -> 
     ):
         for _ in range(3):
             await client.system_version()
-        assert (client.budget.limit, client.budget.remaining) == (3, 0)
+        assert (client.quota.limit, client.quota.remaining) == (3, 0)
         with pytest.raises(RateLimitedError) as spent:
             await client.system_version()
-        until = client.budget.exhausted_until
+        until = client.quota.exhausted_until
         assert until is not None and until > clock.now()
         sent = sim.stats.total
         with pytest.raises(RateLimitedError) as fast:
             [c async for c in client.courses()]
         assert sim.stats.total == sent  # refused without touching the network
         assert client.metrics.count(status="quota") == 1
-        waiter = asyncio.create_task(client.budget.wait_until_available())
+        waiter = asyncio.create_task(client.quota.wait_until_available())
         await clock.advance(spent.value.retry_after or 0)
         await waiter
         version = await client.system_version()

@@ -225,7 +225,7 @@ async def test_a_quota_429_is_not_waited_out_and_later_calls_fail_fast(
             await walk_course_ids(client, [])
         with pytest.raises(RateLimitedError) as second:
             await walk_course_ids(client, [])
-        assert client.budget.exhausted_until == clock.now() + timedelta(seconds=7200)
+        assert client.quota.exhausted_until == clock.now() + timedelta(seconds=7200)
     assert first.value.retry_after == 7200
     assert second.value.retry_after == pytest.approx(7200)
     assert calls(wire, "GET", "v3/courses") == 1

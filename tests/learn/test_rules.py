@@ -4,7 +4,6 @@ ids in paths, the quota budget and the metrics snapshot."""
 from __future__ import annotations
 
 import asyncio
-import random
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -24,9 +23,9 @@ from gradesync.errors import (
     SkippableLearnError,
     TransportError,
 )
-from gradesync.learn import Budget
+from gradesync.learn import LearnQuota
 from gradesync.learn.endpoints import COURSE, GRADES, TOKEN, encode_id, learn_time
-from gradesync.learn.http import Response, RetryPolicy, classify, retry_after
+from gradesync.learn.http import Response, classify, retry_after
 from gradesync.learn.metrics import Metrics
 
 NOW = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -108,15 +107,6 @@ def test_a_429_carries_the_wait_it_asked_for() -> None:
     assert error.retry_after == 30.0
 
 
-def test_backoff_is_jittered_capped_and_floored_by_the_server() -> None:
-    policy = RetryPolicy(max_retries=5, base=0.5, cap=60.0, rng=random.Random(7))
-    for attempt in range(12):
-        wait = policy.delay(attempt, None)
-        assert wait is not None and 0.0 <= wait <= min(60.0, 0.5 * 2**attempt)
-    assert policy.delay(0, 20.0) == 20.0  # at least what the server asked
-    assert policy.delay(0, 61.0) is None  # more than we will wait: give up, let the caller defer
-
-
 @pytest.mark.parametrize(
     ("raw", "encoded"),
     [
@@ -141,7 +131,7 @@ def test_learn_times_are_utc_with_milliseconds() -> None:
 
 async def test_a_spent_budget_fails_fast_until_it_refills() -> None:
     clock = ManualClock()
-    budget = Budget(clock)
+    budget = LearnQuota(clock)
     budget.observe({"X-Rate-Limit-Limit": "10000", "X-Rate-Limit-Remaining": "3"})
     assert (budget.limit, budget.remaining, budget.exhausted_until) == (10000, 3, None)
     budget.exhaust(3600)

@@ -5,9 +5,9 @@ async with LearnClient(LearnSettings(base_url=..., client_id=..., client_secret=
         ...
 """
 
-from gradesync.learn.budget import Budget
 from gradesync.learn.client import LearnClient
 from gradesync.learn.metrics import Metrics
+from gradesync.learn.quota import LearnQuota
 from gradesync.learn.settings import LearnSettings
 
-__all__ = ["Budget", "LearnClient", "LearnSettings", "Metrics"]
+__all__ = ["LearnClient", "LearnQuota", "LearnSettings", "Metrics"]

@@ -1,4 +1,5 @@
-"""OAuth2 client credentials (NOTES.md 1): one token, reused, refreshed one request at a time.
+"""OAuth2 client credentials (docs/learn-api.md section 1): one token, reused, refreshed one
+request at a time.
 
 Learn hands back the same token while it is valid, with a shrinking ``expires_in``. So a
 token is refreshed ``margin`` seconds before it expires; if the refresh returns the same token
@@ -114,6 +115,7 @@ class TokenManager:
 
 
 def _basic(settings: LearnSettings) -> str:
-    """HTTP Basic credentials, ``base64("<application key>:<secret>")`` (NOTES.md 1)."""
+    """HTTP Basic credentials, ``base64("<application key>:<secret>")``
+    (docs/learn-api.md section 1)."""
     pair = f"{settings.client_id}:{settings.client_secret.get_secret_value()}"
     return "Basic " + base64.b64encode(pair.encode()).decode("ascii")

@@ -19,15 +19,14 @@ from pydantic import BaseModel
 from yarl import URL
 
 from gradesync import __version__
+from gradesync.backoff import Backoff
 from gradesync.clock import Clock, SystemClock
 from gradesync.errors import BadRequestError, MalformedResponseError, NotFoundError
 from gradesync.learn import endpoints as ep
 from gradesync.learn.auth import TokenManager
-from gradesync.learn.budget import Budget, RequestGate
 from gradesync.learn.endpoints import Endpoint, learn_time
 from gradesync.learn.http import (
     Response,
-    RetryPolicy,
     Transport,
     check_body,
     classify,
@@ -36,6 +35,7 @@ from gradesync.learn.http import (
 )
 from gradesync.learn.metrics import Metrics
 from gradesync.learn.paging import parse_item, walk
+from gradesync.learn.quota import LearnQuota, RequestGate
 from gradesync.learn.settings import LearnSettings
 from gradesync.models import (
     GRADE_CONTENT_FIELDS,
@@ -51,7 +51,7 @@ from gradesync.models import (
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
 
-# What gradesync reads of each object (NOTES.md 2.3: unlisted fields are omitted).
+# What gradesync reads of each object (docs/learn-api.md section 2.3: unlisted fields are omitted).
 COURSE_FIELDS = (
     "id,uuid,externalId,courseId,name,dataSourceId,termId,created,"
     "availability.available,hasChildren,parentId"
@@ -65,7 +65,8 @@ COLUMN_FIELDS = (
     "id,externalId,name,displayName,externalGrade,score.possible,availability.available,"
     "grading.type,grading.due,gradebookCategoryId"
 )
-# Every field an event copies (CONTRACT.md 3), plus the row's identity and change index.
+# Every field an event copies (docs/contract.md section 3), plus the row's identity and change
+# index.
 GRADE_FIELDS = ",".join(("userId", "columnId", *GRADE_CONTENT_FIELDS, "changeIndex"))
 
 
@@ -89,15 +90,13 @@ class LearnClient:
         self._gate = gate
         self.clock: Clock = clock or SystemClock()
         self.metrics = Metrics()
-        self.budget = Budget(self.clock)
+        self.quota = LearnQuota(self.clock)
         self._session = session
         self._owns_session = session is None
-        self._policy = RetryPolicy(
-            max_retries=settings.max_retries,
-            base=settings.backoff_base,
-            cap=settings.retry_max_wait,
-            rng=rng or random.Random(),
+        self._policy = Backoff(
+            base=settings.backoff_base, cap=settings.retry_max_wait, rng=rng or random.Random()
         )
+        self._max_retries = settings.max_retries
         self._transport: Transport | None = None
         self._auth: TokenManager | None = None
 
@@ -123,7 +122,7 @@ class LearnClient:
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
             ),
-            budget=self.budget,
+            quota=self.quota,
             metrics=self.metrics,
             gate=self._gate,
         )
@@ -161,8 +160,8 @@ class LearnClient:
         term: str | None = None,
         modified_since: datetime | None = None,
     ) -> AsyncIterator[Course]:
-        """Courses matching Learn's own filters (NOTES.md 4.1); ``data_source`` and ``term``
-        take a primary id or ``externalId:x``."""
+        """Courses matching Learn's own filters (docs/learn-api.md section 4.1); ``data_source`` and
+        ``term`` take a primary id or ``externalId:x``."""
         query: dict[str, str] = {}
         if available is not None:
             query["availability.available"] = available
@@ -206,7 +205,8 @@ class LearnClient:
         return self._list(ep.COLUMNS, Column, "columns", {"courseId": course_id}, query)
 
     def categories(self, course_id: str) -> AsyncIterator[Category]:
-        """Gradebook categories (the list form takes no ``fields``, NOTES.md 4.5)."""
+        """Gradebook categories (the list form takes no ``fields``, docs/learn-api.md
+        section 4.5)."""
         return self._list(ep.CATEGORIES, Category, "categories", {"courseId": course_id}, {})
 
     def column_grades(
@@ -228,7 +228,7 @@ class LearnClient:
 
     async def last_changed(self, course_id: str, column_id: str) -> Grade | None:
         """The column's row with the highest change index; None when it has no grade yet
-        (Learn says so with 204, an empty 200, ``{}`` or 404, NOTES.md 4.7)."""
+        (Learn says so with 204, an empty 200, ``{}`` or 404, docs/learn-api.md section 4.7)."""
         ids = {"courseId": course_id, "columnId": column_id}
         url = self._url(ep.LAST_CHANGED, ids, {"fields": GRADE_FIELDS})
         try:
@@ -311,8 +311,9 @@ class LearnClient:
             call,
             endpoint=endpoint,
             policy=self._policy,
+            max_retries=self._max_retries,
             clock=self.clock,
-            budget=self.budget,
+            quota=self.quota,
             metrics=self.metrics,
         )
 

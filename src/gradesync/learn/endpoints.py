@@ -21,8 +21,8 @@ API_ROOT = "/learn/api/public/"
 def encode_id(value: str) -> str:
     """One path segment: ``externalId:a/b c`` becomes ``externalId:a%2Fb%20c``.
 
-    Learn wants the colon of a secondary id literal (an encoded ``%3A`` gives 404, NOTES.md
-    2.5); every other reserved character is percent-encoded so it cannot split the path.
+    Learn wants the colon of a secondary id literal (an encoded ``%3A`` gives 404, docs/learn-api.md
+    section 2.5); every other reserved character is percent-encoded so it cannot split the path.
     """
     return quote(value, safe=":")
 
@@ -85,7 +85,7 @@ VERSION = Endpoint("GET", "v1/system/version")
 
 
 def next_page_url(base_url: str, next_page: str) -> URL | None:
-    """``paging.nextPage`` taken verbatim as base URL + nextPage (NOTES.md 2.1).
+    """``paging.nextPage`` taken verbatim as base URL + nextPage (docs/learn-api.md section 2.1).
 
     Only a host-relative path under the API root is accepted: anything else would send the
     bearer token somewhere it does not belong. None means the link is unusable.

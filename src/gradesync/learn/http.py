@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,6 +24,7 @@ import structlog
 from asyncio_throttle.throttler import Throttler
 from yarl import URL
 
+from gradesync.backoff import Backoff
 from gradesync.clock import Clock
 from gradesync.errors import (
     AuthenticationError,
@@ -39,9 +39,9 @@ from gradesync.errors import (
     TransportError,
 )
 from gradesync.httputil import retry_after_seconds
-from gradesync.learn.budget import Budget, RequestGate
 from gradesync.learn.endpoints import TOKEN, Endpoint
 from gradesync.learn.metrics import Metrics
+from gradesync.learn.quota import LearnQuota, RequestGate
 
 T = TypeVar("T")
 
@@ -64,7 +64,7 @@ class Response:
 
 def retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
     """Seconds the server asks us to wait: ``Retry-After`` (seconds or an HTTP date), else
-    the older ``X-Rate-Limit-Reset`` (epoch seconds or a delta, NOTES.md 6)."""
+    the older ``X-Rate-Limit-Reset`` (epoch seconds or a delta, docs/learn-api.md section 6)."""
     seconds_left = retry_after_seconds(headers.get("Retry-After"), now)
     if seconds_left is not None:
         return seconds_left
@@ -125,7 +125,8 @@ def classify(endpoint: Endpoint, response: Response, now: datetime) -> LearnErro
     if status == 408:
         return TransportError(text, retry_after=wait, **where)
     if endpoint == TOKEN and 400 <= status < 500:
-        return AuthenticationError(text, **where)  # the credentials were refused (NOTES.md 1)
+        # the credentials were refused (docs/learn-api.md section 1)
+        return AuthenticationError(text, **where)
     if status == 401:
         return AuthenticationError(f"{text} (Learn refused a new access token)", **where)
     if status == 403:
@@ -175,48 +176,34 @@ def decode_json(endpoint: Endpoint, response: Response, *, empty_ok: bool = Fals
         ) from exc
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter, capped; a server's ``retry_after`` is a floor."""
-
-    max_retries: int
-    base: float
-    cap: float
-    rng: random.Random
-
-    def delay(self, attempt: int, server_wait: float | None) -> float | None:
-        """Seconds to wait before retry number ``attempt + 1``; None to give up at once
-        because the server asks for longer than we are willing to wait."""
-        if server_wait is not None and server_wait > self.cap:
-            return None
-        jitter = self.rng.uniform(0, min(self.cap, self.base * 2**attempt))
-        return max(jitter, server_wait or 0.0)
-
-
 async def retrying(
     call: Callable[[], Awaitable[T]],
     *,
     endpoint: Endpoint,
-    policy: RetryPolicy,
+    policy: Backoff,
+    max_retries: int,
     clock: Clock,
-    budget: Budget,
+    quota: LearnQuota,
     metrics: Metrics,
 ) -> T:
     """Run ``call`` until it succeeds, a non-retriable error comes, or retries run out.
 
-    A 429 that asks for longer than ``policy.cap`` means the daily quota is spent: the budget
-    goes to "exhausted until" and the error goes to the caller, who can defer the work.
+    A server that asks for longer than ``policy.cap`` is not waited for here: the error goes
+    to the caller, who defers the work (the scheduler honours its ``retry_after``); a 429 that
+    does so means the daily quota is spent, and the quota goes to "exhausted until".
     """
     attempt = 0
     while True:
         try:
             return await call()
         except RetriableLearnError as exc:
-            wait = policy.delay(attempt, exc.retry_after)
-            if wait is None and isinstance(exc, RateLimitedError) and exc.retry_after:
-                budget.exhaust(exc.retry_after)
-            if wait is None or attempt >= policy.max_retries:
+            if policy.beyond_cap(exc.retry_after):
+                if isinstance(exc, RateLimitedError) and exc.retry_after:
+                    quota.exhaust(exc.retry_after)
                 raise
+            if attempt >= max_retries:
+                raise
+            wait = policy.delay(attempt, exc.retry_after)
             attempt += 1
             metrics.retries[endpoint.template] += 1
             log.debug("learn.retry", endpoint=str(endpoint), attempt=attempt, wait_s=wait)
@@ -233,7 +220,7 @@ class Transport:
         concurrency: int,
         requests_per_second: float,
         timeout: aiohttp.ClientTimeout,
-        budget: Budget,
+        quota: LearnQuota,
         metrics: Metrics,
         gate: RequestGate | None = None,
     ) -> None:
@@ -243,7 +230,7 @@ class Transport:
         burst = max(1, int(requests_per_second))
         self._throttler = Throttler(rate_limit=burst, period=burst / requests_per_second)
         self._timeout = timeout
-        self._budget = budget
+        self._quota = quota
         self._metrics = metrics
 
     async def admit(self) -> None:
@@ -265,7 +252,7 @@ class Transport:
         the token request only takes a concurrency slot."""
         if api:
             try:
-                self._budget.check(endpoint.method, endpoint.template)
+                self._quota.check(endpoint.method, endpoint.template)
             except RateLimitedError:
                 self._metrics.record(endpoint.template, "quota", None)
                 raise
@@ -291,9 +278,9 @@ class Transport:
                 raise _transport_error(endpoint, exc) from exc
         self._metrics.record(endpoint.template, resp.status, time.perf_counter() - started)
         if api:
-            self._budget.observe(resp.headers)
+            self._quota.observe(resp.headers)
             if self._gate is not None:
-                self._gate.observe(self._budget.remaining)
+                self._gate.observe(self._quota.remaining)
         return Response(resp.status, resp.headers, resp.content_type, body)
 
 

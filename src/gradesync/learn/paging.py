@@ -1,4 +1,5 @@
-"""Walking a list endpoint page by page (NOTES.md 2.1-2.2), and reading bodies into models.
+"""Walking a list endpoint page by page (docs/learn-api.md sections 2.1-2.2), and reading bodies
+into models.
 
 ``paging.nextPage`` is followed verbatim as base URL + nextPage. A missing ``paging``, an empty
 one or a null ``nextPage`` ends the chain. A chain that offers the same link twice, or serves the

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-# The largest ``limit`` each list endpoint accepts (NOTES.md 2.2, measured on Learn 3400).
-# Lists without a published maximum (children, categories) send no ``limit`` at all.
+# The largest ``limit`` each list endpoint accepts (docs/learn-api.md section 2.2, measured on
+# Learn 3400). Lists without a published maximum (children, categories) send no ``limit`` at all.
 DEFAULT_PAGE_LIMITS: Mapping[str, int] = {
     "courses": 100,
     "memberships": 200,

@@ -1,9 +1,9 @@
 """Learn's request quota as the client sees it, shared by every request of one client.
 
 Learn reports what is left on each API response (``X-Rate-Limit-Limit`` and
-``-Remaining``, NOTES.md 6). When a 429 says the bucket refills later than we are willing to
-wait, the daily quota is spent: the budget turns "exhausted until T" and every request fails
-fast, without touching the network, until T.
+``-Remaining``, docs/learn-api.md section 6). When a 429 says the bucket refills later than we are
+willing to wait, the daily quota is spent: the quota view turns "exhausted until T" and every
+request fails fast, without touching the network, until T.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import structlog
 from gradesync.clock import Clock
 from gradesync.errors import RateLimitedError
 
-log = structlog.get_logger("gradesync.learn.budget")
+log = structlog.get_logger("gradesync.learn.quota")
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
@@ -39,7 +39,7 @@ class RequestGate(Protocol):
     def observe(self, remaining: int | None) -> None: ...
 
 
-class Budget:
+class LearnQuota:
     """What Learn says is left of the quota, and whether it is spent."""
 
     def __init__(self, clock: Clock) -> None:
