@@ -12,7 +12,8 @@ import json
 import sys
 
 from gradesync.commands.common import add_config_argument, load
-from gradesync.store import DEAD_LETTER_KINDS, SQLiteStateStore
+from gradesync.daemon import open_store
+from gradesync.store import DEAD_LETTER_KINDS
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def main(args: argparse.Namespace) -> int:
     settings = load(args)
-    async with SQLiteStateStore(settings.state.path) as store:
+    async with open_store(settings) as store:
         known = [s.name for s in (await store.status()).sinks]
         if args.sink is not None and args.sink not in known:
             print(f"gradesync: no sink {args.sink!r} in the state; known: {known}", file=sys.stderr)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from gradesync.clock import SystemClock
 from gradesync.commands.common import add_config_argument, load
 from gradesync.config.values import DURATION_FORMS, parse_duration
-from gradesync.store import SQLiteStateStore
+from gradesync.daemon import open_store
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -52,7 +52,7 @@ async def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"gradesync: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    async with SQLiteStateStore(settings.state.path) as store:
+    async with open_store(settings) as store:
         sinks = {s.name: s for s in (await store.status()).sinks}
         if args.sink not in sinks:
             print(

@@ -20,7 +20,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import EnvSettingsSource, SettingsError
 
 from gradesync.config.settings import ENV_PREFIX, NESTED_DELIMITER, Settings
-from gradesync.config.sinks import SINK_TYPES, FileSinkConfig, SisSinkConfig, WebhookSinkConfig
+from gradesync.config.sinks import SINK_MODELS, SINK_TYPES
 from gradesync.config.values import KeyedValueError
 from gradesync.errors import ConfigError
 
@@ -275,8 +275,8 @@ def _keys_at(loc: Loc) -> list[str]:
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        if loc[0] == "sinks" and part in _SINK_MODELS:
-            model = _SINK_MODELS[part]
+        if loc[0] == "sinks" and isinstance(part, str) and part in SINK_MODELS:
+            model = SINK_MODELS[part]
         elif model is not None and part in model.model_fields:
             model = _submodel(model.model_fields[part].annotation)
         else:
@@ -289,10 +289,3 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
         if isinstance(kind, type) and issubclass(kind, BaseModel):
             return kind
     return None
-
-
-_SINK_MODELS: dict[str | int, type[BaseModel]] = {
-    "file": FileSinkConfig,
-    "webhook": WebhookSinkConfig,
-    "sis": SisSinkConfig,
-}

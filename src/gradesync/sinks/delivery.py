@@ -25,7 +25,7 @@ from gradesync.backoff import Backoff
 from gradesync.clock import Clock, sleep_or_event
 from gradesync.models import OutboxEvent
 from gradesync.sinks.base import Outcome, Sink
-from gradesync.store import StateStore
+from gradesync.store import OutboxStore
 
 log = structlog.get_logger("gradesync.delivery")
 
@@ -46,7 +46,7 @@ class Deliverer:
 
     def __init__(
         self,
-        store: StateStore,
+        store: OutboxStore,
         sink: Sink,
         clock: Clock,
         *,
@@ -147,8 +147,7 @@ class Deliverer:
             await self._store.mark_delivered(self.sink.name, upto_seq)
 
     async def _check_disabled(self) -> None:
-        status = await self._store.status()
-        mine = [s for s in status.sinks if s.name == self.sink.name]
+        mine = [s for s in await self._store.sinks() if s.name == self.sink.name]
         self._checked = True
         if mine and mine[0].disabled:
             self.disabled = mine[0].disabled_reason or "disabled"

@@ -1,11 +1,13 @@
 """The state store: everything gradesync knows between cycles, and the outbox of events.
 
-Code depends on the :class:`StateStore` protocol; only the daemon names
-:class:`SQLiteStateStore`.
+Code depends on the protocol of its role: :class:`SyncStore` (the sync engine),
+:class:`OutboxStore` (delivery), :class:`AdminStore` (the operator's commands);
+:class:`StateStore` is all three, and only the composition root names :class:`SQLiteStateStore`.
 """
 
 from gradesync.store.protocol import (
     DEAD_LETTER_KINDS,
+    AdminStore,
     ColumnCursor,
     CourseStatus,
     CourseStructure,
@@ -14,10 +16,12 @@ from gradesync.store.protocol import (
     DeadLetterKind,
     NewEvent,
     OutboxEvent,
+    OutboxStore,
     SinkStatus,
     StateStore,
     StoredGrade,
     StoreStatus,
+    SyncStore,
     UnitOfWork,
 )
 from gradesync.store.schema import SCHEMA_VERSION
@@ -26,6 +30,7 @@ from gradesync.store.sqlite import SQLiteStateStore
 __all__ = [
     "DEAD_LETTER_KINDS",
     "SCHEMA_VERSION",
+    "AdminStore",
     "ColumnCursor",
     "CourseStatus",
     "CourseStructure",
@@ -34,10 +39,12 @@ __all__ = [
     "DeadLetterKind",
     "NewEvent",
     "OutboxEvent",
+    "OutboxStore",
     "SQLiteStateStore",
     "SinkStatus",
     "StateStore",
     "StoreStatus",
     "StoredGrade",
+    "SyncStore",
     "UnitOfWork",
 ]

@@ -174,8 +174,9 @@ class UnitOfWork:
     cycle: CycleRecord | None = None
 
 
-class StateStore(Protocol):
-    """What the sync engine, the deliverers and the status command need of the state."""
+class SyncStore(Protocol):
+    """What the sync engine needs: the course list, each course's structure and snapshot, and
+    one transaction per cycle."""
 
     async def courses(self) -> dict[str, Course]:
         """The courses currently selected, by id."""
@@ -190,10 +191,6 @@ class StateStore(Protocol):
         when given (a delta read needs the few users it returned, not the whole column)."""
         ...
 
-    async def course_grades(self, course_id: str) -> dict[str, dict[str, StoredGrade]]:
-        """A course's snapshot: column id -> user id -> grade."""
-        ...
-
     async def save_courses(
         self, courses: Sequence[Course], *, selected_ids: Collection[str]
     ) -> None:
@@ -204,8 +201,20 @@ class StateStore(Protocol):
         """Apply ``unit`` in one transaction; returns how many events were new."""
         ...
 
+    async def set_next_due(self, course_id: str, when: datetime | None) -> None:
+        """Keep the scheduler's plan for a course, for ``status``."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """What delivery needs: each sink's pending events, acknowledgements, dead letters."""
+
     async def register_sinks(self, names: Sequence[str]) -> None:
         """Known sinks keep their position; a new one starts at 0 and gets the whole history."""
+        ...
+
+    async def sinks(self) -> list[SinkStatus]:
+        """Every registered sink: position, backlog, dead letters, whether it is disabled."""
         ...
 
     async def pending(self, sink: str, limit: int) -> list[OutboxEvent]:
@@ -222,6 +231,16 @@ class StateStore(Protocol):
     ) -> None:
         """Set ``event`` aside for ``sink`` and move past it."""
         ...
+
+    async def disable_sink(self, sink: str, reason: str) -> None: ...
+
+    async def outbox_depth(self, sink: str) -> int: ...
+
+
+class AdminStore(Protocol):
+    """What the operator's commands and the service's upkeep need."""
+
+    async def structure(self, course_id: str) -> CourseStructure: ...
 
     async def dead_letters(
         self, sink: str | None = None, kind: str | None = None
@@ -241,19 +260,7 @@ class StateStore(Protocol):
         many. Keeps the outbox (about 1.5 kB an event) from growing without end."""
         ...
 
-    async def disable_sink(self, sink: str, reason: str) -> None: ...
-
     async def enable_sink(self, sink: str) -> None: ...
-
-    async def outbox_depth(self, sink: str) -> int: ...
-
-    async def record_cycle(self, rec: CycleRecord) -> None: ...
-
-    async def cycles(self, course_id: str | None = None, limit: int = 20) -> list[CycleRecord]:
-        """The latest cycles, newest first."""
-        ...
-
-    async def set_next_due(self, course_id: str, when: datetime | None) -> None: ...
 
     async def course_status(self, *, include_unselected: bool = False) -> list[CourseStatus]: ...
 
@@ -262,3 +269,7 @@ class StateStore(Protocol):
     async def backup(self, dest_path: str | Path) -> None:
         """Write a consistent copy of the state to ``dest_path`` while work goes on."""
         ...
+
+
+class StateStore(SyncStore, OutboxStore, AdminStore, Protocol):
+    """The whole state: what the composition root opens and hands out by role."""

@@ -29,8 +29,6 @@ from gradesync.errors import StateError
 from gradesync.models import Course
 from gradesync.store import outbox, reads
 from gradesync.store.codec import (
-    CYCLE_COLUMNS,
-    cycle_from_row,
     dump_json,
     grade_from_row,
     iso_or_none,
@@ -38,15 +36,15 @@ from gradesync.store.codec import (
 from gradesync.store.protocol import (
     CourseStatus,
     CourseStructure,
-    CycleRecord,
     DeadLetter,
     OutboxEvent,
+    SinkStatus,
     StoredGrade,
     StoreStatus,
     UnitOfWork,
 )
 from gradesync.store.schema import migrate
-from gradesync.store.writes import record_cycle, require_course, save_courses, write_unit
+from gradesync.store.writes import require_course, save_courses, write_unit
 
 log = structlog.get_logger("gradesync.store")
 
@@ -214,18 +212,6 @@ class SQLiteStateStore:
         rows = await self._fetch(f"reading grades of {course_id}/{column_id}", sql, params)
         return {row[0]: grade_from_row(course_id, column_id, row) for row in rows}
 
-    async def course_grades(self, course_id: str) -> dict[str, dict[str, StoredGrade]]:
-        rows = await self._fetch(
-            f"reading grades of {course_id}",
-            "SELECT column_id, user_id, change_index, version, digest, content FROM grades"
-            " WHERE course_id = ? ORDER BY column_id, user_id",
-            (course_id,),
-        )
-        out: dict[str, dict[str, StoredGrade]] = {}
-        for row in rows:
-            out.setdefault(row[0], {})[row[1]] = grade_from_row(course_id, row[0], row[1:])
-        return out
-
     # -- writes ------------------------------------------------------------------------------
 
     async def save_courses(
@@ -239,11 +225,6 @@ class SQLiteStateStore:
     async def commit(self, unit: UnitOfWork) -> int:
         async with self._transaction(f"committing course {unit.course_id}") as db:
             return await write_unit(db, unit, self._clock.now(), self._cycle_history)
-
-    async def record_cycle(self, rec: CycleRecord) -> None:
-        async with self._transaction(f"recording a cycle of {rec.course_id}") as db:
-            await require_course(db, rec.course_id)
-            await record_cycle(db, rec, self._cycle_history)
 
     async def set_next_due(self, course_id: str, when: datetime | None) -> None:
         async with self._transaction(f"scheduling {course_id}") as db:
@@ -311,20 +292,15 @@ class SQLiteStateStore:
         async with self._transaction(f"enabling {sink}") as db:
             await outbox.set_disabled(db, sink, None, self._clock.now())
 
+    async def sinks(self) -> list[SinkStatus]:
+        async with self._snapshot("reading the sinks") as db:
+            return await outbox.sink_statuses(db)
+
     async def outbox_depth(self, sink: str) -> int:
         async with self._snapshot(f"measuring the outbox of {sink}") as db:
             return await outbox.depth(db, sink)
 
     # -- status ------------------------------------------------------------------------------
-
-    async def cycles(self, course_id: str | None = None, limit: int = 20) -> list[CycleRecord]:
-        where, params = ("WHERE course_id = ?", [course_id]) if course_id else ("", [])
-        rows = await self._fetch(
-            "reading the cycle log",
-            f"SELECT {CYCLE_COLUMNS} FROM cycles {where} ORDER BY n DESC LIMIT ?",
-            [*params, limit],
-        )
-        return [cycle_from_row(row) for row in rows]
 
     async def course_status(self, *, include_unselected: bool = False) -> list[CourseStatus]:
         async with self._snapshot("reading course status") as db:

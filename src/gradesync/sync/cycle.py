@@ -31,8 +31,8 @@ from gradesync.store import (
     CourseStructure,
     CycleRecord,
     NewEvent,
-    StateStore,
     StoredGrade,
+    SyncStore,
     UnitOfWork,
 )
 from gradesync.sync.diff import ColumnDiff, as_event_grade, diff_column
@@ -87,12 +87,12 @@ class _ColumnRead:
 
 
 class Syncer:
-    """Pulls courses from a :class:`LearnSource` into a :class:`StateStore`."""
+    """Pulls courses from a :class:`LearnSource` into a :class:`SyncStore`."""
 
     def __init__(
         self,
         source: LearnSource,
-        store: StateStore,
+        store: SyncStore,
         selection: Selection,
         options: SyncOptions,
         clock: Clock,
