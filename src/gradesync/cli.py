@@ -2,7 +2,8 @@
 
 Each command lives in a module with ``add_arguments(parser)`` and either ``async def
 main(args) -> int`` (run here under asyncio) or ``run(args) -> int``; only the module of the
-command that runs is imported.
+command that runs is imported. A command that handles signals says so in ``HANDLES`` and gets
+them as events (``main(args, signals)``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import argparse
 import asyncio
 import gc
 import importlib
-import inspect
 import os
 import signal
 import sys
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gradesync import __version__
+from gradesync.commands.common import Signals
 from gradesync.errors import (
     ConfigError,
     FatalLearnError,
@@ -43,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("gradesync.commands.replay", "deliver a sink's events again from a point in time"),
     "sinks": ("gradesync.commands.sinks", "enable a sink that was disabled (410 Gone)"),
     "state": ("gradesync.commands.state", "state maintenance: an online backup"),
-    "health": ("gradesync.health", "ask the running daemon's health endpoint; exit 0 if healthy"),
+    "health": ("gradesync.commands.health", "ask the running daemon's health endpoint"),
 }
 
 
@@ -62,27 +63,36 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# What a command may declare in its module's ``HANDLES``, and the signals that set it.
+SIGNALS: dict[str, tuple[signal.Signals, ...]] = {
+    "stop": (signal.SIGTERM, signal.SIGINT),
+    "reload": (signal.SIGHUP,),
+}
+
+
 async def _run_async(module: Any, args: argparse.Namespace) -> int:
-    """Run an async command. A command that takes ``stop`` gets SIGTERM/SIGINT as that event
-    (it stops cleanly and exits 0), one that takes ``reload`` gets SIGHUP as that event; the
-    others are simply cancelled by a signal."""
-    parameters = inspect.signature(module.main).parameters
-    if "stop" not in parameters:
+    """Run an async command. A command whose module declares ``HANDLES`` (a set of names of
+    :data:`SIGNALS`) is called with a :class:`Signals` whose events those signals set: it
+    stops cleanly and exits 0 on SIGTERM, or reloads on SIGHUP. Other commands are called with
+    ``args`` alone and keep the default handling (SIGINT interrupts, SIGTERM ends them)."""
+    handles: frozenset[str] = frozenset(getattr(module, "HANDLES", ()))
+    if not handles:
         code: int = await module.main(args)
         return code
-    stop = asyncio.Event()
-    handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set}
-    extra: dict[str, asyncio.Event] = {}
-    if "reload" in parameters:
-        extra["reload"] = asyncio.Event()
-        handlers[signal.SIGHUP] = extra["reload"].set
+    unknown = handles - SIGNALS.keys()
+    if unknown:
+        raise TypeError(f"{module.__name__}.HANDLES names unknown signals: {sorted(unknown)}")
+    signals = Signals()
     loop = asyncio.get_running_loop()
-    for signum, handler in handlers.items():
+    installed = [
+        (signum, getattr(signals, name).set) for name in handles for signum in SIGNALS[name]
+    ]
+    for signum, handler in installed:
         loop.add_signal_handler(signum, handler)
     try:
-        code = await module.main(args, stop, **extra)
+        code = await module.main(args, signals)
     finally:
-        for signum in handlers:
+        for signum, _ in installed:
             loop.remove_signal_handler(signum)
     return code
 

@@ -1,32 +1,30 @@
 """The composition root: builds the concrete client, store, sinks and engine from settings.
 
-Only this module names concrete classes; everything else depends on protocols.
+Only this module names concrete classes; everything else depends on protocols. What it
+builds is handed to a :class:`~gradesync.service.Service`, which owns the lifecycle.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
-
-import structlog
+from dataclasses import dataclass
 
 from gradesync.clock import Clock, SystemClock
 from gradesync.config import Settings
 from gradesync.learn import LearnClient, LearnSettings
+from gradesync.notify import Notifier
+from gradesync.service import Service
 from gradesync.sinks.base import Sink
 from gradesync.sinks.delivery import Deliverer
-from gradesync.sinks.file import FileSink
-from gradesync.sinks.sis import GradesJourneySink, UpsertSink
-from gradesync.sinks.webhook import WebhookSink
-from gradesync.store import SQLiteStateStore, StateStore
+from gradesync.sinks.registry import build_sink
+from gradesync.store import AdminStore, SQLiteStateStore, StateStore
 from gradesync.sync.budget import DailyBudget
-from gradesync.sync.cycle import CourseResult, Syncer, SyncOptions
+from gradesync.sync.cycle import Syncer, SyncOptions
+from gradesync.sync.scheduler import SchedulerOptions
 from gradesync.sync.selection import Selection
 
-log = structlog.get_logger("gradesync.daemon")
+__all__ = ["build_sink", "open_service", "open_store"]
 
 
 def learn_settings(settings: Settings) -> LearnSettings:
@@ -74,119 +72,71 @@ def sync_options(settings: Settings) -> SyncOptions:
     )
 
 
-def build_sink(cfg: Any, clock: Clock | None = None) -> Sink:
-    """One sink from its config section (a union on ``type``)."""
-    if cfg.type == "file":
-        return FileSink(cfg.path, name=cfg.name, fsync=cfg.fsync)
-    if cfg.type == "webhook":
-        return WebhookSink(cfg, clock=clock)
-    if cfg.protocol == "gradesjourney":
-        return GradesJourneySink(cfg, clock=clock)
-    return UpsertSink(cfg, clock=clock)
+def scheduler_options(settings: Settings) -> SchedulerOptions:
+    cfg = settings.sync
+    return SchedulerOptions(
+        interval=cfg.interval,
+        jitter=cfg.jitter,
+        concurrency=cfg.concurrency,
+        drain_timeout=cfg.drain_timeout,
+    )
 
 
-@dataclass
-class Runtime:
-    """Everything a running gradesync holds, opened and closed together."""
+@dataclass(frozen=True)
+class Assembly:
+    """What the service builds again when a reload changes its settings."""
 
-    settings: Settings
-    clock: Clock
-    client: LearnClient
     store: StateStore
-    syncer: Syncer
+    clock: Clock
     budget: DailyBudget
-    deliverers: list[Deliverer] = field(default_factory=list)
 
-    async def sync_courses(self, *, full: bool = False) -> list[CourseResult]:
-        """One cycle over every selected course, ``sync.concurrency`` at a time."""
-        courses = await self.syncer.list_courses()
-        limit = asyncio.Semaphore(self.settings.sync.concurrency)
-        results: list[CourseResult] = []
+    def learn_client(self, settings: Settings, previous: LearnClient | None = None) -> LearnClient:
+        """A new, unopened client; it carries on ``previous``'s counters and view of Learn's
+        quota, so metrics stay continuous and a spent quota stays spent."""
+        client = LearnClient(learn_settings(settings), clock=self.clock, gate=self.budget)
+        if previous is not None:
+            client.metrics, client.quota = previous.metrics, previous.quota
+        return client
 
-        async def one(course_index: int) -> None:
-            async with limit:
-                result = await self.syncer.sync_course(courses[course_index], full=full)
-                results.append(result)
-                self.log_cycle(result)
-                self.notify_deliverers()
+    def syncer(self, settings: Settings, client: LearnClient) -> Syncer:
+        return Syncer(client, self.store, selection(settings), sync_options(settings), self.clock)
 
-        async with asyncio.TaskGroup() as group:
-            for index in range(len(courses)):
-                group.create_task(one(index))
-        return results
-
-    async def prune_outbox(self) -> int:
-        """Drop events every sink has delivered and that are older than the retention."""
-        before = self.clock.now() - self.settings.state.outbox_retention
-        pruned = await self.store.prune_outbox(before)
-        if pruned:
-            log.info("outbox.pruned", events=pruned, before=before.isoformat())
-        return pruned
-
-    def log_cycle(self, result: CourseResult) -> None:
-        """The one canonical line per course cycle: counts and duration, no names or scores."""
-        duration = (result.finished - result.started).total_seconds() if result.finished else None
-        log.info(
-            "cycle.done",
-            course_id=result.course_id,
-            cycle_id=result.cycle_id,
-            ok=result.ok,
-            events=dict(result.events),
-            reads=dict(result.reads),
-            skipped=len(result.skipped),
-            duration_s=duration,
-            error=result.error,
-        )
-
-    def notify_deliverers(self) -> None:
-        for deliverer in self.deliverers:
-            deliverer.wake.set()
-
-    async def deliver_pending(self, deadline: float) -> bool:
-        """Deliver everything pending, waiting out retries until ``deadline`` (monotonic); a
-        batch under way at the deadline is finished, no new one is begun. True when every
-        sink's outbox is empty."""
-        done = True
-        for deliverer in self.deliverers:
-            while True:
-                wait = await deliverer.drain(deadline=deadline)
-                if wait is None:
-                    break
-                if self.clock.monotonic() + wait >= deadline:
-                    done = False
-                    break
-                await self.clock.sleep(wait)
-        return done
+    def scheduler_options(self, settings: Settings) -> SchedulerOptions:
+        return scheduler_options(settings)
 
 
 @asynccontextmanager
 async def open_store(
     settings: Settings, *, clock: Clock | None = None
-) -> AsyncIterator[StateStore]:
+) -> AsyncIterator[AdminStore]:
     """The state store alone, for commands that only read or mend the state."""
     async with SQLiteStateStore(settings.state.path, clock=clock) as store:
         yield store
 
 
 @asynccontextmanager
-async def open_runtime(
-    settings: Settings, *, clock: Clock | None = None, sinks: Sequence[Sink] | None = None
-) -> AsyncIterator[Runtime]:
+async def open_service(
+    settings: Settings,
+    *,
+    config: str | None = None,
+    clock: Clock | None = None,
+    sinks: Sequence[Sink] | None = None,
+    notifier: Notifier | None = None,
+) -> AsyncIterator[Service]:
+    """A service over the state, the Learn client and the sinks of ``settings``, opened for
+    the length of the block (``sinks`` replaces the configured ones: tests, benchmarks)."""
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(SQLiteStateStore(settings.state.path, clock=clock))
         budget = DailyBudget(settings.learn.daily_request_budget, clock)
-        client = await stack.enter_async_context(
-            LearnClient(learn_settings(settings), clock=clock, gate=budget)
-        )
+        assembly = Assembly(store, clock, budget)
+        client = await stack.enter_async_context(assembly.learn_client(settings))
         built = list(sinks) if sinks is not None else [build_sink(s, clock) for s in settings.sinks]
         for sink in built:
             await sink.open()
             stack.push_async_callback(sink.close)
         await store.register_sinks([s.name for s in built])
-        syncer = Syncer(client, store, selection(settings), sync_options(settings), clock)
-        runtime = Runtime(settings, clock, client, store, syncer, budget)
-        runtime.deliverers = [
+        deliverers = [
             Deliverer(
                 store,
                 sink,
@@ -196,4 +146,15 @@ async def open_runtime(
             )
             for sink in built
         ]
-        yield runtime
+        yield Service(
+            settings,
+            clock=clock,
+            client=client,
+            store=store,
+            syncer=assembly.syncer(settings, client),
+            budget=budget,
+            deliverers=deliverers,
+            assembly=assembly,
+            config=config,
+            notifier=notifier,
+        )

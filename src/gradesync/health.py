@@ -1,4 +1,4 @@
-"""The health endpoint of ``gradesync run``, and ``gradesync health``, the probe that asks it.
+"""The health endpoint of ``gradesync run`` (``gradesync health`` is the probe that asks it).
 
 Off by default; ``[health] listen = "127.0.0.1:9108"`` turns it on:
 
@@ -7,16 +7,13 @@ Off by default; ``[health] listen = "127.0.0.1:9108"`` turns it on:
   neither Learn's quota nor the daily request budget is spent, else 503 naming the check;
 - ``/metrics``: Prometheus text (see ``gradesync.metrics``).
 
-The probe exits 0 on a 200 and 1 otherwise, so a container ``HEALTHCHECK`` can use it.
+The probe (:mod:`gradesync.commands.health`) exits 0 on a 200 and 1 otherwise, so a container
+``HEALTHCHECK`` can use it.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -25,13 +22,12 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from gradesync.commands.common import add_config_argument
-from gradesync.config import LearnConfig, load_settings
+from gradesync.config import LearnConfig
 from gradesync.errors import AuthenticationError, ConfigError, LearnError, StateError
 
-if TYPE_CHECKING:  # the probe command imports this module: it stays light without the daemon
-    from gradesync.daemon import Runtime
-    from gradesync.metrics import DaemonStats, RuntimeCollector
+if TYPE_CHECKING:
+    from gradesync.metrics import MetricsCollector
+    from gradesync.service import Service
 
 log = structlog.get_logger("gradesync.health")
 
@@ -57,18 +53,13 @@ def _json(status: int, body: dict[str, Any]) -> web.Response:
 
 
 class HealthApp:
-    """The three routes over a running daemon's runtime and statistics."""
+    """The three routes over a running service and its statistics."""
 
     def __init__(
-        self,
-        runtime: Runtime,
-        stats: DaemonStats,
-        collector: RuntimeCollector,
-        *,
-        stale_after: float,
+        self, service: Service, collector: MetricsCollector, *, stale_after: float
     ) -> None:
-        self.runtime = runtime
-        self.stats = stats
+        self.service = service
+        self.stats = service.stats
         self.collector = collector
         self.stale_after = stale_after
 
@@ -106,8 +97,8 @@ class HealthApp:
 
     async def _state(self) -> str:
         try:
-            for deliverer in self.runtime.deliverers:
-                await self.runtime.store.outbox_depth(deliverer.sink.name)
+            for deliverer in self.service.deliverers:
+                await self.service.store.outbox_depth(deliverer.sink.name)
         except StateError as exc:
             return f"unusable: {exc}"
         return "ok"
@@ -115,7 +106,7 @@ class HealthApp:
     async def _credentials(self) -> str:
         """A held token answers at once; otherwise one token request, briefly waited for."""
         try:
-            await asyncio.wait_for(self.runtime.client.authenticate(), CREDENTIALS_TIMEOUT)
+            await asyncio.wait_for(self.service.client.authenticate(), CREDENTIALS_TIMEOUT)
         except AuthenticationError as exc:
             return f"refused: {exc}"
         except LearnError as exc:
@@ -125,10 +116,10 @@ class HealthApp:
         return "ok"
 
     def _quota(self) -> str:
-        until = self.runtime.client.budget.exhausted_until
+        until = self.service.client.quota.exhausted_until
         if until is not None:
             return f"Learn's quota is spent until {until.isoformat()}"
-        if self.runtime.budget.paused:
+        if self.service.budget.paused:
             return "the daily request budget is spent; requests wait for it to refill"
         return "ok"
 
@@ -144,56 +135,14 @@ async def serve_health(address: tuple[str, int], health: HealthApp) -> AsyncIter
             await web.TCPSite(runner, host, port).start()
         except OSError as exc:
             raise ConfigError(
-                f"health.listen: cannot listen on {_url_host(host)}:{port}: {exc.strerror or exc}"
+                f"health.listen: cannot listen on {url_host(host)}:{port}: {exc.strerror or exc}"
             ) from None
-        log.info("health.listening", url=f"http://{_url_host(host)}:{port}/")
+        log.info("health.listening", url=f"http://{url_host(host)}:{port}/")
         yield
     finally:
         await runner.cleanup()
 
 
-def _url_host(host: str) -> str:
+def url_host(host: str) -> str:
+    """A host as it goes into a URL: IPv6 addresses in brackets."""
     return f"[{host}]" if ":" in host else host
-
-
-# -- gradesync health ------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_argument(parser)
-    parser.add_argument(
-        "--ready", action="store_true", help="ask /readyz (readiness) instead of /healthz"
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="(default: 10)"
-    )
-
-
-def probe_url(address: tuple[str, int], path: str) -> str:
-    """The URL to probe a daemon listening on ``address``; a wildcard host means this host."""
-    host, port = address
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    return f"http://{_url_host(host)}:{port}{path}"
-
-
-def run(args: argparse.Namespace) -> int:
-    """Ask the running daemon's health endpoint; print its answer; 0 on 200, else 1."""
-    settings = load_settings(args.config)
-    address = settings.health.address
-    if address is None:
-        raise ConfigError(
-            f"{settings.source}: health.listen: the health endpoint is off; "
-            'set it (as in "127.0.0.1:9108") for gradesync run and for this probe'
-        )
-    url = probe_url(address, "/readyz" if args.ready else "/healthz")
-    try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as response:
-            print(response.read().decode())
-            return 0
-    except urllib.error.HTTPError as exc:
-        print(exc.read().decode())
-        return 1
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        print(f"gradesync health: cannot reach {url}: {reason}", file=sys.stderr)
-        return 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -45,6 +45,21 @@ def configure(level: str = "info", *, json: bool | None = None, stream: Any = No
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream)
+
+
+class LoggingChoice(Protocol):
+    """The ``[logging]`` table: a level and ``auto``, ``json`` or ``console``."""
+
+    @property
+    def level(self) -> str: ...
+
+    @property
+    def format(self) -> str: ...
+
+
+def configure_from(choice: LoggingChoice) -> None:
+    """Configure from the ``[logging]`` settings (``auto``: JSON unless on a terminal)."""
+    configure(choice.level, json=None if choice.format == "auto" else choice.format == "json")
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -1,6 +1,6 @@
-"""Prometheus metrics of a running daemon, read from the runtime at scrape time.
+"""Prometheus metrics of a running daemon, read from the service at scrape time.
 
-The runtime already counts what it does (the Learn client's ``metrics`` and quota, the
+The service already counts what it does (the Learn client's ``metrics`` and quota, the
 deliverers' ``stats``, the store's ``status()``); :class:`DaemonStats` adds what only the
 daemon sees (cycles, their durations, events by type, the scheduler loop's heartbeat). One
 custom collector turns all of it into metric families on a registry of its own, so several
@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -26,10 +27,11 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from gradesync.clock import Clock
-from gradesync.daemon import Runtime
 from gradesync.store import StoreStatus
 from gradesync.sync.cycle import CourseResult
-from gradesync.sync.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from gradesync.service import Service
 
 # Upper bounds of the cycle duration histogram, in seconds: a quiet course takes well under a
 # second, a first full read of a large one minutes.
@@ -85,22 +87,19 @@ class DaemonStats:
         return self.clock.monotonic() - (self.last_success or self.started)
 
 
-class RuntimeCollector(Collector):
-    """Every gradesync metric, computed from the runtime when Prometheus scrapes."""
+class MetricsCollector(Collector):
+    """Every gradesync metric, computed from the service when Prometheus scrapes."""
 
-    def __init__(
-        self, runtime: Runtime, stats: DaemonStats, scheduler: Scheduler | None = None
-    ) -> None:
-        self.runtime = runtime
-        self.stats = stats
-        self.scheduler = scheduler
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.stats = service.stats
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         self._state: StoreStatus | None = None
 
     async def render(self) -> bytes:
         """The exposition text: the store is read first (it is async), then every family."""
-        self._state = await self.runtime.store.status()
+        self._state = await self.service.store.status()
         return generate_latest(self.registry)
 
     def collect(self) -> Iterator[Metric]:
@@ -109,7 +108,7 @@ class RuntimeCollector(Collector):
         yield from self._delivery()
 
     def _learn(self) -> Iterator[Metric]:
-        client = self.runtime.client
+        client = self.service.client
         metrics = client.metrics
         requests = CounterMetricFamily(
             "gradesync_learn_requests",
@@ -136,21 +135,21 @@ class RuntimeCollector(Collector):
             "OAuth2 token requests sent to Learn.",
             value=metrics.token_requests,
         )
-        budget = client.budget
-        if budget.remaining is not None:
+        quota = client.quota
+        if quota.remaining is not None:
             yield GaugeMetricFamily(
                 "gradesync_learn_quota_remaining",
                 "Learn's X-Rate-Limit-Remaining as last seen.",
-                value=budget.remaining,
+                value=quota.remaining,
             )
-        until = budget.exhausted_until
-        refill = (until - self.runtime.clock.now()).total_seconds() if until else 0.0
+        until = quota.exhausted_until
+        refill = (until - self.service.clock.now()).total_seconds() if until else 0.0
         yield GaugeMetricFamily(
             "gradesync_learn_quota_refill_seconds",
             "Seconds until Learn's spent quota refills; 0 while requests may be sent.",
             value=max(0.0, refill),
         )
-        daily = self.runtime.budget
+        daily = self.service.budget
         yield GaugeMetricFamily(
             "gradesync_daily_budget_available",
             "Requests the daily request budget lets through now without waiting.",
@@ -204,16 +203,15 @@ class RuntimeCollector(Collector):
                 "Seconds since the scheduler loop last turned.",
                 value=age,
             )
-        if self.scheduler is not None:
-            states = self.scheduler.states.values()
-            yield GaugeMetricFamily(
-                "gradesync_courses", "Courses scheduled for cycles.", value=len(states)
-            )
-            yield GaugeMetricFamily(
-                "gradesync_courses_failing",
-                "Scheduled courses whose last cycle failed.",
-                value=sum(1 for s in states if s.failing_since is not None),
-            )
+        states = self.service.scheduler.states.values()
+        yield GaugeMetricFamily(
+            "gradesync_courses", "Courses scheduled for cycles.", value=len(states)
+        )
+        yield GaugeMetricFamily(
+            "gradesync_courses_failing",
+            "Scheduled courses whose last cycle failed.",
+            value=sum(1 for s in states if s.failing_since is not None),
+        )
 
     def _delivery(self) -> Iterator[Metric]:
         labels = ["sink"]
@@ -233,7 +231,7 @@ class RuntimeCollector(Collector):
             "Events a sink refused for good, by kind (dead, rejected, unmapped).",
             labels=["sink", "kind"],
         )
-        for deliverer in self.runtime.deliverers:
+        for deliverer in self.service.deliverers:
             name, stats = deliverer.sink.name, deliverer.stats
             delivered.add_metric([name], stats.delivered)
             failures.add_metric([name], stats.failures)

@@ -8,8 +8,8 @@ import pytest
 from tests.e2e_support import run_gradesync
 from tests.ops.ops_support import free_port
 
-from gradesync import health
 from gradesync.cli import build_parser
+from gradesync.commands import health
 from gradesync.errors import ConfigError
 
 CONFIG = """

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from gradesync.cli import build_parser
+from gradesync.commands.health import probe_url
 from gradesync.config import LearnConfig, load_settings
-from gradesync.health import heartbeat_deadline, probe_url
+from gradesync.health import heartbeat_deadline
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

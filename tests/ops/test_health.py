@@ -1,4 +1,4 @@
-"""The health endpoint over a real runtime against the simulator; heartbeats on a manual clock."""
+"""The health endpoint over a real service against the simulator; heartbeats on a manual clock."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gradesync.clock import ManualClock
 from gradesync.config import Settings
-from gradesync.daemon import Runtime, open_runtime
+from gradesync.daemon import open_service
 from gradesync.health import HealthApp
-from gradesync.metrics import DaemonStats, RuntimeCollector
+from gradesync.metrics import DaemonStats, MetricsCollector
+from gradesync.service import Service
 from gradesync.simulator import Simulator
 
 STALE_AFTER = 60.0
@@ -38,15 +39,13 @@ def settings_for(sim: Simulator, tmp: Path, *, secret: str | None = None) -> Set
 @asynccontextmanager
 async def endpoint(
     settings: Settings, clock: ManualClock
-) -> AsyncIterator[tuple[TestClient[Any, Any], Runtime, DaemonStats]]:
-    """The health app over a runtime of ``settings``; heartbeats are timed by ``clock``."""
-    async with open_runtime(settings) as runtime:
-        stats = DaemonStats(clock)
-        health = HealthApp(
-            runtime, stats, RuntimeCollector(runtime, stats), stale_after=STALE_AFTER
-        )
+) -> AsyncIterator[tuple[TestClient[Any, Any], Service, DaemonStats]]:
+    """The health app over a service of ``settings``; heartbeats are timed by ``clock``."""
+    async with open_service(settings) as service:
+        service.stats = DaemonStats(clock)
+        health = HealthApp(service, MetricsCollector(service), stale_after=STALE_AFTER)
         async with TestClient(TestServer(health.app())) as client:
-            yield client, runtime, stats
+            yield client, service, service.stats
 
 
 async def test_liveness_follows_the_scheduler_heartbeat(sim: Simulator, tmp_path: Path) -> None:
@@ -69,14 +68,14 @@ async def test_liveness_follows_the_scheduler_heartbeat(sim: Simulator, tmp_path
 async def test_readiness_fails_while_the_learn_quota_is_spent(
     sim: Simulator, tmp_path: Path
 ) -> None:
-    async with endpoint(settings_for(sim, tmp_path), ManualClock()) as (client, runtime, _):
+    async with endpoint(settings_for(sim, tmp_path), ManualClock()) as (client, service, _):
         answer = await client.get("/readyz")
         assert answer.status == 200
         assert await answer.json() == {
             "ready": True,
             "checks": {"state": "ok", "credentials": "ok", "quota": "ok"},
         }
-        runtime.client.budget.exhaust(600)
+        service.client.quota.exhaust(600)
         answer = await client.get("/readyz")
         assert answer.status == 503
         checks = (await answer.json())["checks"]
@@ -103,14 +102,13 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def test_metrics_count_what_cycles_and_deliveries_did(sim: Simulator, tmp_path: Path) -> None:
-    async with endpoint(settings_for(sim, tmp_path), ManualClock()) as (client, runtime, stats):
+    async with endpoint(settings_for(sim, tmp_path), ManualClock()) as (client, service, stats):
         before = samples(await (await client.get("/metrics")).text())
-        for result in await runtime.sync_courses():
-            stats.observe(result)
-        # A second collector over the same runtime has its own registry: no clash.
-        RuntimeCollector(runtime, stats)
+        await service.sync_courses()
+        # A second collector over the same service has its own registry: no clash.
+        MetricsCollector(service)
         pending = samples(await (await client.get("/metrics")).text())
-        await runtime.deliver_pending(runtime.clock.monotonic() + 10)
+        await service.deliver_pending(service.clock.monotonic() + 10)
         after = samples(await (await client.get("/metrics")).text())
     created = ("gradesync_events_total", (("type", "created"),))
     assert before[created] == 0

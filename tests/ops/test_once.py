@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from gradesync.commands.once import _sync_while_delivering
 from gradesync.config import Settings
-from gradesync.daemon import open_runtime
+from gradesync.daemon import open_service
 from gradesync.errors import AuthenticationError
 from gradesync.models import Course
 from gradesync.simulator import Simulator, World, WorldSpec, serve
@@ -74,17 +73,18 @@ async def test_events_reach_the_sink_while_later_courses_are_still_syncing(
         settings = settings_for(sim, tmp_path, sync={"concurrency": 1})  # one course at a time
         finished: list[str] = []
         sink = WatchedFileSink(tmp_path / "events.jsonl", finished)
-        async with open_runtime(settings, sinks=[sink]) as runtime:
-            sync_course = runtime.syncer.sync_course
+        async with open_service(settings, sinks=[sink]) as service:
+            sync_course = service.syncer.sync_course
 
             async def noted(course: Course, *, full: bool = False) -> CourseResult:
                 result = await sync_course(course, full=full)
                 finished.append(course.id)
                 return result
 
-            monkeypatch.setattr(runtime.syncer, "sync_course", noted)
-            results = await _sync_while_delivering(runtime, full=False)
-            assert await runtime.deliver_pending(runtime.clock.monotonic() + 30)
+            monkeypatch.setattr(service.syncer, "sync_course", noted)
+            report = await service.run_once()
+            assert report.delivered
+            results = report.results
 
     assert len(results) == len(finished) >= 3
     # The first events went out before the last course had finished, not after the sync.
@@ -104,8 +104,8 @@ async def test_a_failing_sync_stops_the_deliveries_instead_of_waiting_for_them(
     world = World(spec)
     async with serve(world) as sim:
         settings = settings_for(sim, tmp_path, secret="not-the-secret")
-        async with open_runtime(settings, sinks=[StuckSink(tmp_path / "events.jsonl")]) as runtime:
-            await fill_outbox(runtime.store, [grade_event(user=f"_{n}_1") for n in range(3)])
+        async with open_service(settings, sinks=[StuckSink(tmp_path / "events.jsonl")]) as service:
+            await fill_outbox(service.store, [grade_event(user=f"_{n}_1") for n in range(3)])
             with pytest.raises(AuthenticationError):
-                await asyncio.wait_for(_sync_while_delivering(runtime, full=False), timeout=20)
-            assert len(await runtime.store.pending("file", 10)) == 3
+                await asyncio.wait_for(service.run_once(), timeout=20)
+            assert len(await service.store.pending("file", 10)) == 3

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradesync.commands.run import changed_keys, effective, needs_restart
 from gradesync.config import Settings
+from gradesync.config.reload import changed_keys, effective, needs_restart
 
 
 def settings(**learn: Any) -> Settings:

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from tests.simulator.simclient import API
 
+from gradesync.commands.common import Signals
 from gradesync.simulator import command
 
 
@@ -27,7 +28,7 @@ async def test_simulate_prints_where_and_how_then_serves_until_stopped(
 ) -> None:
     stop = asyncio.Event()
     args = _args("--courses", "4", "--students", "3", "--client-secret", "s3cret")
-    server = asyncio.create_task(command.main(args, stop))
+    server = asyncio.create_task(command.main(args, Signals(stop=stop)))
     out = ""
     for _ in range(100_000):  # yield until the server has printed its lines; no timed waits
         if out or server.done():
@@ -54,7 +55,7 @@ async def test_simulate_prints_where_and_how_then_serves_until_stopped(
 
 def test_impossible_world_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     args = _args("--courses", "3", "--cross-listed-parents", "2")
-    assert asyncio.run(command.main(args, asyncio.Event())) == 2
+    assert asyncio.run(command.main(args, Signals())) == 2
     assert "cross-listed" in capsys.readouterr().err
 
 

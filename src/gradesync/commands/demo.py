@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import TextIO
 
 from gradesync import logs
+from gradesync.commands.common import Signals
 from gradesync.config import Settings
-from gradesync.daemon import open_runtime
+from gradesync.daemon import open_service
 from gradesync.simulator import World, WorldSpec, serve
 from gradesync.sync.cycle import CourseResult
-from gradesync.sync.scheduler import Scheduler, SchedulerOptions
+
+HANDLES = frozenset({"stop"})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,11 +126,12 @@ path = "{(out / "events.jsonl").resolve()}"
     )
 
 
-async def main(args: argparse.Namespace, stop: asyncio.Event) -> int:
+async def main(args: argparse.Namespace, signals: Signals) -> int:
     out = Path(args.out)
     await asyncio.to_thread(_fresh_directory, out)
     tty = sys.stderr.isatty()
-    logs.configure("warning" if tty else "info", json=not tty)
+    # The progress lines are the output; the service says only what needs attention.
+    logs.configure("warning", json=not tty)
     world = World(
         WorldSpec(
             seed=args.seed,
@@ -160,50 +163,30 @@ async def main(args: argparse.Namespace, stop: asyncio.Event) -> int:
             }
         )
         await asyncio.to_thread(_write_config, out, sim.base_url, sim.client_id)
-        async with open_runtime(settings) as runtime:
-            courses = await runtime.syncer.list_courses()
+        async with open_service(settings) as service:
+            courses = await service.syncer.list_courses()
             columns = sum(len(world.column_ids(c.id)) for c in courses)
             progress = Progress(len(courses), columns, sys.stderr)
-
-            async def on_result(result: CourseResult) -> None:
-                progress.result(result)
-                runtime.notify_deliverers()
-
-            scheduler = Scheduler(
-                runtime.syncer,
-                runtime.clock,
-                SchedulerOptions(
-                    interval=settings.sync.interval,
-                    jitter=settings.sync.jitter,
-                    concurrency=settings.sync.concurrency,
-                    drain_timeout=settings.sync.drain_timeout,
-                ),
-                on_result=on_result,
-            )
-            scheduler.rng.seed(args.seed)
+            service.observers.append(progress.result)
+            service.scheduler.rng.seed(args.seed)
 
             async def show() -> None:
-                while not stop.is_set():
-                    progress.show(runtime.client.request_count)
+                while True:
+                    progress.show(service.client.request_count)
                     await asyncio.sleep(0.5 if tty else 5.0)
 
             async def timer() -> None:
                 if args.duration is not None:
                     await asyncio.sleep(args.duration)
-                    stop.set()
+                    signals.stop.set()
 
-            delivery_stop = asyncio.Event()
             async with asyncio.TaskGroup() as group:
-                for deliverer in runtime.deliverers:
-                    group.create_task(deliverer.run(delivery_stop))
                 shower = group.create_task(show())
                 clock_task = group.create_task(timer())
-                await scheduler.run(stop)
-                await runtime.deliver_pending(runtime.clock.monotonic() + 10)
-                delivery_stop.set()
+                await service.run(signals.stop)
                 shower.cancel()
                 clock_task.cancel()
-            calls = runtime.client.request_count
+            calls = service.client.request_count
     if tty:
         sys.stderr.write("\n")
     print(f"\nDemo finished: {progress.cycles} course cycles over {progress.courses} courses.")

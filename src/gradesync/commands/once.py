@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 import structlog
 
 from gradesync.commands.common import add_config_argument, load
-from gradesync.daemon import Runtime, open_runtime
-from gradesync.sync.cycle import CourseResult
+from gradesync.daemon import open_service
 
 EXIT_OK, EXIT_INCOMPLETE = 0, 3
 
@@ -25,46 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-async def _sync_while_delivering(runtime: Runtime, *, full: bool) -> list[CourseResult]:
-    """Sync every course while the sinks take what each commit adds, as ``run`` does: events
-    reach them during a long first read rather than after it, and the sinks' writes and the
-    outbox reads overlap the sync. What is left after the sync is for ``deliver_pending``."""
-    stop = asyncio.Event()
-    delivering = [asyncio.create_task(d.run(stop)) for d in runtime.deliverers]
-    try:
-        results = await runtime.sync_courses(full=full)
-    except BaseException:
-        # Interrupted (Ctrl-C) or failed: stop delivering at once rather than drain. A batch
-        # cut short is delivered again next time (at least once); nothing is lost.
-        for task in delivering:
-            task.cancel()
-        await asyncio.gather(*delivering, return_exceptions=True)
-        raise
-    stop.set()
-    outcomes = await asyncio.gather(*delivering, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return results
-
-
 async def main(args: argparse.Namespace) -> int:
     settings = load(args)
     settings.require_sinks()
-    async with open_runtime(settings) as runtime:
-        results = await _sync_while_delivering(runtime, full=args.full)
-        deadline = runtime.clock.monotonic() + settings.delivery.once_wait.total_seconds()
-        delivered = await runtime.deliver_pending(deadline)
-        await runtime.prune_outbox()
-        refused = sum(sum(d.stats.refused.values()) for d in runtime.deliverers)
-    failed = [r for r in results if not r.complete]
-    events = sum(sum(r.events.values()) for r in results)
+    async with open_service(settings, config=args.config) as service:
+        report = await service.run_once(full=args.full)
     log.info(
         "once.done",
-        courses=len(results),
-        events=events,
-        incomplete_courses=len(failed),
-        undelivered=not delivered,
-        refused=refused,
+        courses=len(report.results),
+        events=report.events,
+        incomplete_courses=len(report.incomplete),
+        undelivered=not report.delivered,
+        refused=report.refused,
     )
-    return EXIT_INCOMPLETE if failed or not delivered or refused else EXIT_OK
+    incomplete = report.incomplete or not report.delivered or report.refused
+    return EXIT_INCOMPLETE if incomplete else EXIT_OK

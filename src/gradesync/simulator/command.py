@@ -2,8 +2,8 @@
 
 The first three lines on stdout are for programs to parse (``base_url: ...``, ``client_id:
 ...``, ``client_secret: ...``); a curl hint follows. Both entry points exist: ``main(args,
-stop)`` for a command line that owns the event loop and signals, and ``run(args)`` for one
-that calls commands synchronously.
+signals)`` for a command line that owns the event loop and turns the signals of ``HANDLES``
+into events (``signals.stop``), and ``run(args)`` for one that calls commands synchronously.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import signal
 import sys
+from dataclasses import dataclass
+from typing import Protocol
 
 from gradesync.simulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from gradesync.simulator.faults import Faults
@@ -70,8 +72,23 @@ def _faults(args: argparse.Namespace) -> Faults:
     )
 
 
-async def main(args: argparse.Namespace, stop: asyncio.Event) -> int:
-    """Serve until ``stop`` is set; 2 when the options describe no possible world."""
+HANDLES = frozenset({"stop"})
+
+
+class StopSignal(Protocol):
+    """What ``main`` needs of the command line's signals: an event set by SIGTERM or SIGINT."""
+
+    @property
+    def stop(self) -> asyncio.Event: ...
+
+
+@dataclass(frozen=True)
+class _Stop:
+    stop: asyncio.Event
+
+
+async def main(args: argparse.Namespace, signals: StopSignal) -> int:
+    """Serve until ``signals.stop`` is set; 2 when the options describe no possible world."""
     try:
         world, faults = _world(args), _faults(args)
     except ValueError as exc:
@@ -94,7 +111,7 @@ async def main(args: argparse.Namespace, stop: asyncio.Event) -> int:
             f" {sim.base_url}{PREFIX}v1/oauth2/token"
         )
         sys.stdout.flush()
-        await stop.wait()
+        await signals.stop.wait()
     return 0
 
 
@@ -106,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        return await main(args, stop)
+        return await main(args, _Stop(stop))
 
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(serve_until_signalled())

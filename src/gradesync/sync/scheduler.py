@@ -1,10 +1,11 @@
 """The scheduler of ``gradesync run``: per-course cycles at an interval with jitter.
 
-Each course has its own next-due time. A failing course backs off exponentially (honouring
-the server's ``Retry-After``) without holding up the others; the failure is logged when it
-starts and when it recovers, not on every try. Stopping is a state: no new cycle starts, the
-running ones get ``drain_timeout`` to finish, then they are cancelled (a cancelled cycle has
-committed nothing, so nothing is lost: it is read again next time).
+Each course has its own next-due time. A failing course backs off by gradesync's one policy
+(:mod:`gradesync.backoff`: full jitter, capped, the server's ``Retry-After`` a floor) without
+holding up the others; the failure is logged when it starts and when it recovers, not on every
+try. Stopping is a state: no new cycle starts, the running ones get ``drain_timeout`` to
+finish, then they are cancelled (a cancelled cycle has committed nothing, so nothing is lost:
+it is read again next time).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import structlog
 
-from gradesync.clock import Clock
+from gradesync.backoff import Backoff
+from gradesync.clock import Clock, sleep_or_event
 from gradesync.errors import FatalLearnError, RetriableLearnError, SkippableLearnError
 from gradesync.models import Course
 from gradesync.sync.cycle import CourseResult, Syncer
@@ -28,7 +29,7 @@ log = structlog.get_logger("gradesync.scheduler")
 
 
 @dataclass
-class CourseState:
+class CoursePace:
     next_due: float = 0.0
     failures: int = 0
     failing_since: float | None = None
@@ -52,7 +53,7 @@ class Scheduler:
     on_result: Callable[[CourseResult], Awaitable[None]] | None = None
     heartbeat: Callable[[], None] | None = None
     rng: random.Random = field(default_factory=random.Random)
-    states: dict[str, CourseState] = field(default_factory=dict)
+    states: dict[str, CoursePace] = field(default_factory=dict)
     courses: dict[str, Course] = field(default_factory=dict)
     cycles: int = 0
     fatal: FatalLearnError | None = None
@@ -75,13 +76,13 @@ class Scheduler:
         self.courses = {c.id: c for c in listed}
         for course_id in self.courses:
             # New courses start spread over the first interval, not all at once.
-            self.states.setdefault(course_id, CourseState(next_due=now + self._jitter()))
+            self.states.setdefault(course_id, CoursePace(next_due=now + self._jitter()))
         for gone in set(self.states) - set(self.courses):
             del self.states[gone]
         self._courses_due = now + self.options.interval.total_seconds()
 
     async def _run_course(self, course: Course) -> None:
-        state = self.states.setdefault(course.id, CourseState())
+        state = self.states.setdefault(course.id, CoursePace())
         result = await self.syncer.sync_course(course)
         now = self.clock.monotonic()
         interval = self.options.interval.total_seconds()
@@ -101,14 +102,10 @@ class Scheduler:
                 log.warning("course.failing", course_id=course.id, reason=result.error)
             state.failures += 1
             state.last_error = result.error
-            backoff = min(
-                self.options.max_backoff.total_seconds(),
-                min(interval, 30.0) * 2 ** (state.failures - 1),
+            policy = Backoff(
+                base=min(interval, 30.0), cap=self.options.max_backoff.total_seconds(), rng=self.rng
             )
-            wait = self.rng.uniform(backoff / 2, backoff)
-            if result.retry_after is not None:
-                wait = max(wait, result.retry_after)
-            state.next_due = now + wait
+            state.next_due = now + policy.delay(state.failures - 1, result.retry_after)
         self.cycles += 1
         await self.syncer.record_next_due(course.id, state.next_due - now)
         if self.on_result is not None:
@@ -143,11 +140,9 @@ class Scheduler:
         """Run ``work`` unless ``stop`` comes first (a listing may wait long on the budget);
         False when stopped."""
         task = asyncio.ensure_future(work)
-        stopped = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
+        finished = asyncio.Event()
+        task.add_done_callback(lambda _: finished.set())
+        await sleep_or_event(self.clock, None, finished, stop)
         if task.done():
             task.result()
             return True
@@ -164,7 +159,7 @@ class Scheduler:
             self.fatal = self.fatal or error  # e.g. credentials refused: stop the daemon
         elif error is not None:
             log.error("course.crashed", course_id=course_id, error=repr(error))
-            self.states.setdefault(course_id, CourseState()).next_due = (
+            self.states.setdefault(course_id, CoursePace()).next_due = (
                 self.clock.monotonic() + self.options.interval.total_seconds()
             )
         self._wake.set()
@@ -178,33 +173,17 @@ class Scheduler:
         if len(running) >= self.options.concurrency:
             wait = heartbeat
         self._wake.clear()
-        waiters = [
-            asyncio.ensure_future(self.clock.sleep(wait)),
-            asyncio.ensure_future(stop.wait()),
-            asyncio.ensure_future(self._wake.wait()),
-        ]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await sleep_or_event(self.clock, wait, stop, self._wake)
 
     async def _drain(self, running: dict[str, asyncio.Task[None]]) -> None:
         if not running:
             return
         log.info("scheduler.draining", cycles_running=len(running))
         tasks = list(running.values())
-        deadline = asyncio.ensure_future(
-            self.clock.sleep(self.options.drain_timeout.total_seconds())
-        )
-        everything: asyncio.Future[list[BaseException | None]] = asyncio.gather(
-            *tasks, return_exceptions=True
-        )
-        try:
-            waiters: list[asyncio.Future[Any]] = [deadline, everything]
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            deadline.cancel()
+        finished = asyncio.Event()
+        everything = asyncio.gather(*tasks, return_exceptions=True)
+        everything.add_done_callback(lambda _: finished.set())
+        await sleep_or_event(self.clock, self.options.drain_timeout.total_seconds(), finished)
         pending = [task for task in tasks if not task.done()]
         for task in pending:
             task.cancel()
