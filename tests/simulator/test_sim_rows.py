@@ -13,7 +13,7 @@ from gradesync.clock import ManualClock
 from gradesync.learn.client import GRADE_FIELDS
 from gradesync.simulator import World, WorldSpec
 from gradesync.simulator.rows import RowCache
-from gradesync.simulator.site import CourseState
+from gradesync.simulator.site import SimCourse
 from gradesync.simulator.wire import Fields
 
 SPEC = WorldSpec(seed=11, courses=9, columns_per_course=5, students_per_course=14)
@@ -31,7 +31,7 @@ SELECTIONS = (
 )
 
 
-def _plain(world: World) -> CourseState:
+def _plain(world: World) -> SimCourse:
     """A course with its own gradebook (not part of a cross-listed set)."""
     return next(c for c in world.courses if not c.children and c.parent is None)
 

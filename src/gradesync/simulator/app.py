@@ -4,8 +4,8 @@ Every API request passes, in order: a dropped connection, added latency, the bea
 (401), the daily quota (429 with ``Retry-After``), injected 429 and 5xx answers, the handler,
 and a malformed body. Answers other than the token endpoint's carry ``X-Rate-Limit-Limit`` and
 ``X-Rate-Limit-Remaining``. The token endpoint only gets latency: it is not rate limited and
-does not count against the quota (NOTES.md section 6). ``/__simulator__/`` is not Learn's: it
-controls the simulator, needs no token and is not counted.
+does not count against the quota (docs/learn-api.md section 6). ``/__simulator__/`` is not Learn's:
+it controls the simulator, needs no token and is not counted.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The door to the API: OAuth2 client-credentials tokens and the daily request quota.
 
-Both follow NOTES.md sections 1 and 6: one token per application, handed out again with its
+Both follow docs/learn-api.md sections 1 and 6: one token per application, handed out again with its
 remaining lifetime while it is valid; a token bucket of ``daily_quota`` requests that refills
 24 hours after the first request of its window. Time comes from the injected clock.
 """

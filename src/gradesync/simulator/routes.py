@@ -1,6 +1,6 @@
 """The Learn REST endpoints gradesync reads, answered from a ``World``.
 
-Paths, parameters, page sizes and error bodies follow NOTES.md sections 2-5. Default and
+Paths, parameters, page sizes and error bodies follow docs/learn-api.md sections 2-5. Default and
 maximum ``limit``: courses 100, memberships 200, columns 200, column grades 100, others 100.
 """
 
@@ -15,7 +15,7 @@ from aiohttp import web
 from gradesync.simulator import derive
 from gradesync.simulator.derive import ColumnInfo, iso, primary
 from gradesync.simulator.faults import Faults
-from gradesync.simulator.site import CourseState, NotFound
+from gradesync.simulator.site import NotFound, SimCourse
 from gradesync.simulator.wire import (
     ApiError,
     Fields,
@@ -66,7 +66,8 @@ def _secondary(value: str, known: tuple[tuple[str, str], ...]) -> str:
 
 
 def _raw_colon_check(request: web.Request) -> None:
-    """Learn resolves ``externalId:x`` in a path only with a literal colon (NOTES.md 2.5)."""
+    """Learn resolves ``externalId:x`` in a path only with a literal colon
+    (docs/learn-api.md section 2.5)."""
     raw_path = request.rel_url.raw_path
     if "%3a" not in raw_path.lower():
         return
@@ -98,14 +99,14 @@ class LearnApi:
             web.get(PREFIX + grades + "/lastChanged", self.last_changed),
         ]
 
-    def _course(self, request: web.Request) -> CourseState:
+    def _course(self, request: web.Request) -> SimCourse:
         _raw_colon_check(request)
         try:
             return self.world.resolve_course(request.match_info["courseId"])
         except NotFound as exc:
             raise ApiError(404, str(exc)) from None
 
-    def _column(self, request: web.Request, course: CourseState) -> ColumnInfo:
+    def _column(self, request: web.Request, course: SimCourse) -> ColumnInfo:
         try:
             return self.world.resolve_column(course, request.match_info["columnId"])
         except NotFound as exc:
@@ -202,7 +203,7 @@ class LearnApi:
         ]  # fmt: skip
         return paged(request, rows, maximum=100)
 
-    def _column_body(self, course: CourseState, column: ColumnInfo) -> dict[str, Any]:
+    def _column_body(self, course: SimCourse, column: ColumnInfo) -> dict[str, Any]:
         body: dict[str, Any] = {"id": column.id}
         if column.external_id is not None:
             body["externalId"] = column.external_id
@@ -245,7 +246,7 @@ class LearnApi:
         body = self._column_body(course, self._column(request, course))
         return json_response(Fields.of(request).apply(body))
 
-    def _readable_column(self, request: web.Request) -> tuple[CourseState, ColumnInfo]:
+    def _readable_column(self, request: web.Request) -> tuple[SimCourse, ColumnInfo]:
         course = self._course(request)
         column = self._column(request, course)
         if column.id in self.faults.forbidden_columns:

@@ -24,7 +24,7 @@ from gradesync.simulator.derive import USER_BASE, ColumnInfo, GradeState
 from gradesync.simulator.wire import field_tree
 
 if TYPE_CHECKING:
-    from gradesync.simulator.site import CourseState, Member, Site
+    from gradesync.simulator.site import Member, SimCourse, Site
 
 # Columns kept. Each holds its grade states and its rows as JSON: 2,048 columns of 40 students
 # under two selections measured about 20 MB in all.
@@ -52,7 +52,7 @@ DISPLAY_KEYS = frozenset(("scaleType", "score", "possible", "text"))
 
 
 @dataclass(frozen=True, slots=True)
-class Selection:
+class GradeFields:
     """A ``fields`` parameter as it applies to grade rows (the same rule as ``wire.Fields``):
     the keys kept whole, and those of ``displayGrade`` kept when only some are asked for."""
 
@@ -61,18 +61,20 @@ class Selection:
 
 
 @functools.lru_cache(maxsize=64)
-def selection(spec: str | None) -> Selection:
+def selection(spec: str | None) -> GradeFields:
     """The ``fields`` parameter ``spec`` (None or empty: everything) for grade rows."""
     if not spec:
-        return Selection()
+        return GradeFields()
     tree = field_tree(spec)
     keys = frozenset(k for k, v in tree.items() if v is True)
     display = tree.get("displayGrade")
     if display is True:
-        return Selection(keys)
+        return GradeFields(keys)
     if not display:
-        return Selection(keys, frozenset())
-    return Selection(keys | {"displayGrade"}, frozenset(k for k, v in display.items() if v is True))
+        return GradeFields(keys, frozenset())
+    return GradeFields(
+        keys | {"displayGrade"}, frozenset(k for k, v in display.items() if v is True)
+    )
 
 
 class Writer:
@@ -81,7 +83,7 @@ class Writer:
     Each ``_<key>`` attribute is the key's JSON prefix when the selection keeps it, else None.
     """
 
-    def __init__(self, column: ColumnInfo, selection: Selection, possible: float) -> None:
+    def __init__(self, column: ColumnInfo, selection: GradeFields, possible: float) -> None:
         keys, display = selection.keys, selection.display
 
         def prefix(name: str, among: frozenset[str] = keys) -> str | None:
@@ -191,7 +193,7 @@ class RowCache:
         self._size = size
         self._columns: OrderedDict[int, _Column] = OrderedDict()
 
-    def rows(self, course: CourseState, column: ColumnInfo, fields: str | None) -> list[Row]:
+    def rows(self, course: SimCourse, column: ColumnInfo, fields: str | None) -> list[Row]:
         """Every row of the column in roster order, disabled memberships too, each written
         under the ``fields`` selection (None or empty: all of it)."""
         fields = fields or None
@@ -216,7 +218,7 @@ class RowCache:
         """The roster or the columns changed: nothing kept still lines up."""
         self._columns.clear()
 
-    def _column(self, course: CourseState, column: ColumnInfo) -> _Column:
+    def _column(self, course: SimCourse, column: ColumnInfo) -> _Column:
         kept = self._columns.get(column.number)
         if kept is not None:
             self._columns.move_to_end(column.number)
@@ -230,7 +232,7 @@ class RowCache:
         return kept
 
     def _write(
-        self, course: CourseState, column: ColumnInfo, kept: _Column, picked: Selection
+        self, course: SimCourse, column: ColumnInfo, kept: _Column, picked: GradeFields
     ) -> list[Row]:
         writer = Writer(column, picked, self._site.possible(course, column))
         if kept.states is not None:
@@ -250,7 +252,7 @@ class RowCache:
                 rows.append(Row(0, member.disabled, body))
         return rows
 
-    def _input_states(self, course: CourseState, column: ColumnInfo) -> list[GradeState | None]:
+    def _input_states(self, course: SimCourse, column: ColumnInfo) -> list[GradeState | None]:
         states = self._column(course, column).states
         assert states is not None, "a calculated column is no input"
         return states

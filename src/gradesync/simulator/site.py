@@ -18,7 +18,7 @@ from typing import Any
 from gradesync.clock import Clock, SystemClock
 from gradesync.simulator import derive
 from gradesync.simulator.derive import ColumnInfo, GradeState, iso, primary
-from gradesync.simulator.rows import RowCache, Selection, Writer, counted
+from gradesync.simulator.rows import GradeFields, RowCache, Writer, counted
 
 # How many courses' derived columns are kept at hand (they are cheap to derive again).
 COLUMN_CACHE = 1024
@@ -65,7 +65,7 @@ class Member:
 
 
 @dataclass(slots=True)
-class CourseState:
+class SimCourse:
     """One course: its CourseV2 body, its place in a cross-listed set, and what was changed."""
 
     index: int
@@ -101,7 +101,7 @@ class Site:
         self._random_calls = 0
         self._baseline_stride = spec.courses * self._columns
         self._counter = derive.CHANGE_INDEX_BASE + self._pool * self._baseline_stride + 1
-        self.courses: list[CourseState] = []
+        self.courses: list[SimCourse] = []
         self._aliases: dict[str, int] = {}
         self._base_columns: OrderedDict[int, tuple[ColumnInfo, ...]] = OrderedDict()
         self.row_cache = RowCache(self)
@@ -113,7 +113,7 @@ class Site:
         spec = self.spec
         for index in range(spec.courses):
             body = derive.course_body(spec.seed, index, spec.epoch, spec.students_per_course)
-            course = CourseState(index, body)
+            course = SimCourse(index, body)
             self.courses.append(course)
             for kind in ("externalId", "courseId", "uuid"):
                 self._aliases[f"{kind}:{body[kind]}"] = index
@@ -133,7 +133,7 @@ class Site:
             ):
                 course.body["availability"]["available"] = "No"
 
-    def members(self, course: CourseState) -> dict[int, Member]:
+    def members(self, course: SimCourse) -> dict[int, Member]:
         """The enrolments ``course`` holds, by user index. Built from the seed on first use, so
         a large world costs nothing for courses nobody looks at."""
         if course.enrolled is not None:
@@ -158,7 +158,7 @@ class Site:
             course.enrolled[user] = Member(first + 1 + k, user, "Student", True, disabled, created)
         return course.enrolled
 
-    def enrol(self, course: CourseState, user: int, role: str) -> Member:
+    def enrol(self, course: SimCourse, user: int, role: str) -> Member:
         member = Member(self._next_member, user, role, False, False, iso(self.clock.now()))
         self._next_member += 1
         self.members(course)[user] = member
@@ -167,7 +167,7 @@ class Site:
 
     # -- lookups -----------------------------------------------------------------------------
 
-    def resolve_course(self, ref: str) -> CourseState:
+    def resolve_course(self, ref: str) -> SimCourse:
         """A course by primary id or ``externalId:``/``courseId:``/``uuid:`` (404 otherwise)."""
         number = derive.parse_primary(ref)
         if number is not None:
@@ -178,7 +178,7 @@ class Site:
             return self.courses[self._aliases[ref]]
         raise NotFound(f"Could not find object with ID: {ref}")
 
-    def columns(self, course: CourseState) -> list[ColumnInfo]:
+    def columns(self, course: SimCourse) -> list[ColumnInfo]:
         """The course's current gradebook columns. Children of a cross-listed set have none:
         the set's grades are kept, and read, in the parent."""
         if course.parent is not None:
@@ -196,7 +196,7 @@ class Site:
             self._base_columns.move_to_end(course.index)
         return [c for c in base if c.number not in course.deleted] + course.added
 
-    def resolve_column(self, course: CourseState, ref: str) -> ColumnInfo:
+    def resolve_column(self, course: SimCourse, ref: str) -> ColumnInfo:
         """A column of ``course`` by primary id, ``externalId:`` or ``finalGrade``."""
         # Compared by number and by suffix: formatting every column's ids was most of a lookup.
         number = derive.parse_primary(ref)
@@ -237,7 +237,7 @@ class Site:
             self.spec.seed, index, student=not instructor, epoch=self.spec.epoch
         )
 
-    def roster(self, course: CourseState) -> Iterator[tuple[Member, CourseState]]:
+    def roster(self, course: SimCourse) -> Iterator[tuple[Member, SimCourse]]:
         """Every membership seen from ``course``, with the course that holds it (a child's for
         students of a cross-listed parent)."""
         for member in self.members(course).values():
@@ -247,7 +247,7 @@ class Site:
             for member in self.members(child).values():
                 yield member, child
 
-    def find_member(self, course: CourseState, user_id: str) -> tuple[Member, CourseState]:
+    def find_member(self, course: SimCourse, user_id: str) -> tuple[Member, SimCourse]:
         index = self.user_index(user_id)
         for member, holder in self.roster(course):
             if member.user == index:
@@ -284,10 +284,10 @@ class Site:
         return derive.CHANGE_INDEX_BASE + offset + 1
 
     def grade_row(
-        self, course: CourseState, column: ColumnInfo, member: Member
+        self, course: SimCourse, column: ColumnInfo, member: Member
     ) -> dict[str, Any] | None:
         """The GradeV2 row of one student as Learn would serve it, or None when there is none."""
-        writer = Writer(column, Selection(), self.possible(course, column))
+        writer = Writer(column, GradeFields(), self.possible(course, column))
         if column.calculated:
             inputs = [c for c in self.columns(course) if not c.calculated]
             scores = [s for c in inputs if (s := counted(self.state(c, member))) is not None]
@@ -301,7 +301,7 @@ class Site:
         return row
 
     def grade_rows(
-        self, course: CourseState, column: ColumnInfo, *, include_disabled: bool = False
+        self, course: SimCourse, column: ColumnInfo, *, include_disabled: bool = False
     ) -> list[dict[str, Any]]:
         """Every row of a column, in roster order; disabled memberships only when asked."""
         return [
@@ -310,14 +310,14 @@ class Site:
             if include_disabled or not row.disabled
         ]
 
-    def possible(self, course: CourseState, column: ColumnInfo) -> float:
+    def possible(self, course: SimCourse, column: ColumnInfo) -> float:
         """``score.possible``; for the Total, the sum over the columns it adds up."""
         if not column.calculated:
             return column.possible
         return sum(c.possible for c in self.columns(course) if not c.calculated)
 
     def membership_body(
-        self, course: CourseState, member: Member, holder: CourseState
+        self, course: SimCourse, member: Member, holder: SimCourse
     ) -> dict[str, Any]:
         """The CourseMembership body as seen from ``course`` (``childCourseId`` for a child's)."""
         body: dict[str, Any] = {

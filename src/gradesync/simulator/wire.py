@@ -1,7 +1,7 @@
 """Learn's wire conventions: RestException bodies, row-based paging, ``fields`` selection.
 
-Paging follows NOTES.md section 2: ``{results, paging: {nextPage}}``, where ``nextPage`` is the
-request's own host-relative path and query with ``offset`` advanced, and ``paging`` is omitted
+Paging follows docs/learn-api.md section 2: ``{results, paging: {nextPage}}``, where ``nextPage`` is
+the request's own host-relative path and query with ``offset`` advanced, and ``paging`` is omitted
 on the last page. A ``limit`` above an endpoint's maximum is refused with a 400 that names the
 maximum (Learn's behaviour here is an open question; refusing makes a client that asks for too
 much fail loudly in tests rather than silently get smaller pages).

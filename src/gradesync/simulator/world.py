@@ -3,7 +3,7 @@
 Untouched objects are derived from the seed (see ``derive``); the world stores only memberships,
 added columns and grade edits, so 5,000 courses x 25 columns x 40 students fit in little memory.
 
-Choices where Learn's behaviour is an open question (NOTES.md section 9):
+Choices where Learn's behaviour is an open question (docs/learn-api.md section 9):
 
 - Column grades list rows only for students who have a grade record. A student who was never
   graded has no row (the question of whether Learn lists ungraded students is open).
