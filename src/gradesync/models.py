@@ -156,7 +156,7 @@ def _present(*fields: tuple[str, Any]) -> dict[str, Any]:
 _DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
-# The grade fields that events copy, in their wire names (CONTRACT.md section 3).
+# The grade fields that events copy, in their wire names (docs/contract.md section 3).
 GRADE_CONTENT_FIELDS = (
     "score",
     "text",

@@ -1,4 +1,4 @@
-"""Typed, layered configuration (CONTRACT.md section 2).
+"""Typed, layered configuration (docs/contract.md section 2).
 
 Layers, later ones winning: the TOML file; environment variables ``GRADESYNC_<SECTION>__<KEY>``
 (lists and tables as JSON; sinks by number or name, ``GRADESYNC_SINKS__0__PATH``,

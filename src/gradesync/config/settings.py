@@ -1,7 +1,7 @@
 """The settings tree: one model per TOML table, with the defaults of ``config.example.toml``.
 
 Each component maps its own section onto its own settings object; names here are the keys
-operators write, so they are kept as CONTRACT.md section 2 gives them.
+operators write, so they are kept as docs/contract.md section 2 gives them.
 """
 
 from __future__ import annotations

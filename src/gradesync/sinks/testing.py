@@ -138,7 +138,7 @@ def _limit(field: str) -> int:
 
 
 class FakeSis(_Server):
-    """A SIS speaking both protocols of CONTRACT.md section 5, behind a bearer token.
+    """A SIS speaking both protocols of docs/contract.md section 5, behind a bearer token.
 
     Give ``token`` for a static token, or ``client_id`` and ``client_secret`` to issue tokens
     at ``/oauth/token``. ``users`` limits who exists; ``refuse`` maps a user to the message with

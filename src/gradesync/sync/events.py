@@ -1,4 +1,4 @@
-"""CloudEvents for grade changes (CONTRACT.md section 3, ``event.schema.json``).
+"""CloudEvents for grade changes (docs/contract.md section 3, ``event.schema.json``).
 
 Ids are deterministic: a hash of the subject, the grade's version after the change, the kind and
 the new content's digest. The same change detected twice (after a crash before the commit, or

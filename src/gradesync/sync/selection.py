@@ -1,4 +1,4 @@
-"""Which courses and columns to pull (CONTRACT.md section 2, the ``[selection]`` section).
+"""Which courses and columns to pull (docs/contract.md section 2, the ``[selection]`` section).
 
 Learn filters what it can on the server (availability, created, data source, term), which saves
 pages; the rest (allow/deny lists in any id form, the due-date window, column availability,

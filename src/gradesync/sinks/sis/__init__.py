@@ -1,4 +1,4 @@
-"""The SIS writer sink (CONTRACT.md section 5): grade changes pushed into a student
+"""The SIS writer sink (docs/contract.md section 5): grade changes pushed into a student
 information system, by the per-grade ``upsert`` protocol or the batched ``gradesjourney`` one.
 
 Both share the identity and value mapping (:mod:`.mapping`), the authentication (a static bearer

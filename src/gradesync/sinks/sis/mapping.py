@@ -1,6 +1,6 @@
 """What a grade event means to a SIS: identities, values, and the field limits of its format.
 
-Identity (CONTRACT.md section 5): the course is ``data.course.externalId`` (the child course
+Identity (docs/contract.md section 5): the course is ``data.course.externalId`` (the child course
 where there is one), the user is the field that ``user_id`` names. An event without either is
 unmapped. The grade's numbers: points are the row's ``score``, else ``displayGrade.score``; the
 letter is the row's ``text``, else ``displayGrade.text``, else ``""``.
