@@ -31,7 +31,13 @@ class ConfigError(GradesyncError):
 
 
 class StateError(GradesyncError):
-    """The state store cannot be opened, migrated or written."""
+    """The state store cannot be opened, migrated or written; ``path`` is the state file and
+    ``reason`` what went wrong there (as in "database or disk is full"), when known."""
+
+    def __init__(self, message: str, *, path: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
 
 
 class LearnError(GradesyncError):

@@ -21,7 +21,12 @@ import structlog
 
 from gradesync.backoff import Backoff
 from gradesync.clock import Clock, sleep_or_event
-from gradesync.errors import FatalLearnError, RetriableLearnError, SkippableLearnError
+from gradesync.errors import (
+    FatalLearnError,
+    RetriableLearnError,
+    SkippableLearnError,
+    StateError,
+)
 from gradesync.models import Course
 from gradesync.sync.cycle import CourseResult, Syncer
 
@@ -57,6 +62,7 @@ class Scheduler:
     courses: dict[str, Course] = field(default_factory=dict)
     cycles: int = 0
     fatal: FatalLearnError | None = None
+    state_failing: bool = False  # the last commit to the state failed (disk full, I/O error)
     _courses_due: float = 0.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -86,6 +92,9 @@ class Scheduler:
         result = await self.syncer.sync_course(course)
         now = self.clock.monotonic()
         interval = self.options.interval.total_seconds()
+        if self.state_failing:
+            self.state_failing = False
+            log.info("state.recovered")
         if result.ok:
             if state.failing_since is not None:
                 log.info(
@@ -157,6 +166,15 @@ class Scheduler:
         error = task.exception() if task is not None and not task.cancelled() else None
         if isinstance(error, FatalLearnError):
             self.fatal = self.fatal or error  # e.g. credentials refused: stop the daemon
+        elif isinstance(error, StateError):
+            # A full disk or an I/O error: not a bug of the course. Said once until a cycle
+            # commits again; the course is tried again after its interval.
+            if not self.state_failing:
+                self.state_failing = True
+                log.error("state.write_failed", path=error.path, reason=error.reason or str(error))
+            self.states.setdefault(course_id, CoursePace()).next_due = (
+                self.clock.monotonic() + self.options.interval.total_seconds()
+            )
         elif error is not None:
             log.error("course.crashed", course_id=course_id, error=repr(error))
             self.states.setdefault(course_id, CoursePace()).next_due = (
