@@ -10,8 +10,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import structlog
+
 from gradesync.clock import Clock, SystemClock
 from gradesync.config import Settings
+from gradesync.config.exposure import exposures
 from gradesync.learn import LearnClient, LearnSettings
 from gradesync.notify import Notifier
 from gradesync.service import Service
@@ -25,6 +28,8 @@ from gradesync.sync.scheduler import SchedulerOptions
 from gradesync.sync.selection import Selection
 
 __all__ = ["build_sink", "open_service", "open_store"]
+
+log = structlog.get_logger("gradesync.daemon")
 
 
 def learn_settings(settings: Settings) -> LearnSettings:
@@ -114,6 +119,13 @@ async def open_store(
         yield store
 
 
+def warn_exposures(settings: Settings) -> None:
+    """One warning per setting that sends grades or secrets unprotected (plain http, an
+    unchecked certificate) to anything but a loopback address."""
+    for key, exposed in exposures(settings):
+        log.warning("config.insecure", key=key, exposed=exposed)
+
+
 @asynccontextmanager
 async def open_service(
     settings: Settings,
@@ -126,6 +138,7 @@ async def open_service(
     """A service over the state, the Learn client and the sinks of ``settings``, opened for
     the length of the block (``sinks`` replaces the configured ones: tests, benchmarks)."""
     clock = clock or SystemClock()
+    warn_exposures(settings)
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(SQLiteStateStore(settings.state.path, clock=clock))
         budget = DailyBudget(settings.learn.daily_request_budget, clock)
