@@ -9,7 +9,7 @@ never imports the sinks. An SIS sink is built by its ``protocol`` (:data:`SIS_PR
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -18,6 +18,7 @@ from gradesync.config.sinks import FileSinkConfig, SinkConfig, SisSinkConfig, We
 from gradesync.config.values import Section
 from gradesync.errors import ConfigError
 from gradesync.sinks.base import Sink
+from gradesync.sinks.checks import SinkCheck, check_file, check_sis, check_webhook
 from gradesync.sinks.file import FileSink
 from gradesync.sinks.sis import GradesJourneySink, UpsertSink
 from gradesync.sinks.webhook import WebhookSink
@@ -27,10 +28,12 @@ SettingsT = TypeVar("SettingsT", bound=Section)
 
 @dataclass(frozen=True)
 class SinkKind(Generic[SettingsT]):
-    """One sink type: the model of its ``[[sinks]]`` table, and how a sink is built from one."""
+    """One sink type: the model of its ``[[sinks]]`` table, how a sink is built from one, and
+    how ``gradesync check`` proves it can be reached without sending a grade."""
 
     settings: type[SettingsT]
     build: Callable[[SettingsT, Clock | None], Sink]
+    check: Callable[[SettingsT, Clock | None], Awaitable[SinkCheck]]
 
 
 def _file(cfg: FileSinkConfig, clock: Clock | None) -> Sink:
@@ -67,9 +70,9 @@ def _sis(cfg: SisSinkConfig, clock: Clock | None) -> Sink:
 
 
 SINKS: Mapping[str, SinkKind[Any]] = {
-    "file": SinkKind(FileSinkConfig, _file),
-    "webhook": SinkKind(WebhookSinkConfig, _webhook),
-    "sis": SinkKind(SisSinkConfig, _sis),
+    "file": SinkKind(FileSinkConfig, _file, check_file),
+    "webhook": SinkKind(WebhookSinkConfig, _webhook, check_webhook),
+    "sis": SinkKind(SisSinkConfig, _sis, check_sis),
 }
 """Every sink type, by the ``type`` of its table."""
 
@@ -77,6 +80,15 @@ SINKS: Mapping[str, SinkKind[Any]] = {
 def build_sink(cfg: SinkConfig, clock: Clock | None = None) -> Sink:
     """The sink a ``[[sinks]]`` table describes; ConfigError, naming the known types, for a
     type the registry does not know."""
+    return _kind(cfg).build(cfg, clock)
+
+
+async def check_sink(cfg: SinkConfig, clock: Clock | None = None) -> SinkCheck:
+    """Whether the sink a ``[[sinks]]`` table describes can be reached (no grade is sent)."""
+    return await _kind(cfg).check(cfg, clock)
+
+
+def _kind(cfg: SinkConfig) -> SinkKind[Any]:
     kind = SINKS.get(cfg.type)
     if kind is None:
         known = ", ".join(SINKS)
@@ -86,4 +98,4 @@ def build_sink(cfg: SinkConfig, clock: Clock | None = None) -> Sink:
             f"sink {cfg.name!r}: a {cfg.type!r} sink is built from {kind.settings.__name__},"
             f" not {type(cfg).__name__}"
         )
-    return kind.build(cfg, clock)
+    return kind
