@@ -74,7 +74,7 @@ async def test_course_status_tracks_success_failure_and_since_when(
     await store.commit(UnitOfWork(COURSE, cycle=cycle("c4", clock.now(), clock.now())))
     [status] = await store.course_status()
     assert not status.failing and status.last_success == clock.now()
-    assert status.last_error == "timeout"  # kept for the record
+    assert (status.last_error, status.last_error_at) == (None, None)  # recovered: cleared
     assert await cycle_ids(store) == ["c4", "c3", "c2", "c1"]
 
 

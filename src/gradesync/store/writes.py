@@ -131,9 +131,10 @@ async def record_cycle(db: aiosqlite.Connection, rec: CycleRecord, cycle_history
     at = iso(rec.finished)
     if rec.ok:
         await db.execute(
+            # A recovered course shows no error: the log lines of its failure stay the record.
             "INSERT INTO course_status (course_id, last_success) VALUES (?, ?)"
             " ON CONFLICT (course_id) DO UPDATE SET last_success = excluded.last_success,"
-            " error_since = NULL",
+            " error_since = NULL, last_error = NULL, last_error_at = NULL",
             (rec.course_id, at),
         )
     else:
