@@ -41,6 +41,8 @@ def learn_settings(settings: Settings) -> LearnSettings:
         verify_tls=cfg.verify_tls,
         connect_timeout=cfg.connect_timeout.total_seconds(),
         read_timeout=cfg.read_timeout.total_seconds(),
+        request_timeout=cfg.request_timeout.total_seconds(),
+        max_response_bytes=cfg.max_response_bytes,
         concurrency=cfg.concurrency,
         requests_per_second=cfg.requests_per_second,
         max_retries=cfg.max_retries,

@@ -3,28 +3,96 @@
 They mirror Learn's JSON (camelCase on the wire, snake_case here), tolerate omitted fields and
 unknown extras, and are frozen. Learn omits null properties, so every optional field defaults to
 ``None``. :class:`OutboxEvent` is gradesync's own: an event as the outbox hands it to a sink.
+
+They also refuse what cannot be represented faithfully (docs/contract.md section 6): a number
+that is NaN, infinite or a string, a ``changeIndex`` that is negative or beyond a signed 64-bit
+integer, an id that is empty, ``.`` or ``..``, or holds ``/``, ``?``, ``#``, ``\\`` or a control
+character (ids go into URLs and event subjects as path segments). The Learn client sets such a
+row aside as a :class:`BadRow` and keeps the others.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
 from pydantic.alias_generators import to_camel
 
 from gradesync.jsontext import canonical
 
 ColumnType = Literal["Attempts", "Calculated", "Manual"]
 
+# The largest changeIndex the state can keep: SQLite's INTEGER is a signed 64-bit number.
+MAX_CHANGE_INDEX = 2**63 - 1
+
+# What no id may hold: C0 and C1 control characters, DEL, and what ends or splits a path segment.
+_ID_REFUSED = r"\x00-\x1f\x7f-\x9f/?#\\"
+# A non-empty string of allowed characters that is not "." or ".." (no look-around: the pattern
+# runs in pydantic's own regex engine, once per row).
+ID_PATTERN = (
+    rf"^(?:[^{_ID_REFUSED}.][^{_ID_REFUSED}]*"
+    rf"|\.[^{_ID_REFUSED}.][^{_ID_REFUSED}]*"
+    rf"|\.\.[^{_ID_REFUSED}]+)$"
+)
+_ID = re.compile(ID_PATTERN)
+ID_RULE = "empty, '.' or '..', or holding '/', '?', '#', '\\' or a control character"
+
+LearnId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+"""An id that can be a path segment of a URL and of an event subject."""
+
+Number = Annotated[float, Field(strict=True)]
+"""A finite JSON number (the models refuse NaN and infinities); a string is no number."""
+
+ChangeIndex = Annotated[int, Field(strict=True, ge=0, le=MAX_CHANGE_INDEX)]
+
+
+def usable_id(value: object) -> bool:
+    """Whether ``value`` is an id that can be one path segment (see :data:`ID_RULE`)."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None and valid_unicode(value)
+
+
+def valid_unicode(value: str) -> bool:
+    """False for a string holding a lone surrogate (JSON's ``\\ud800``), which no UTF-8 file
+    or database can store."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def usable_change_index(value: object) -> bool:
+    return type(value) is int and 0 <= value <= MAX_CHANGE_INDEX
+
+
+class BadRow(NamedTuple):
+    """A row Learn sent that cannot be represented faithfully, set aside on its own.
+
+    ``id`` is the row's own id (a grade's ``userId``, a column's ``id``) when that is usable,
+    ``change_index`` its ``changeIndex`` when that is usable; ``reason`` names the fields at
+    fault, never their values."""
+
+    id: str | None
+    change_index: int | None
+    reason: str
+
 
 class LearnModel(BaseModel):
-    """Base of every wire-shaped model: camelCase aliases, extras ignored, frozen."""
+    """Base of every wire-shaped model: camelCase aliases, extras ignored, frozen, no NaN or
+    infinity in a number. ``ROW_ID`` is the wire name of the id a set-aside row is known by."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+        allow_inf_nan=False,
     )
+
+    ROW_ID: ClassVar[str] = "id"
 
 
 class Availability(LearnModel):
@@ -32,7 +100,7 @@ class Availability(LearnModel):
 
 
 class Course(LearnModel):
-    id: str
+    id: LearnId
     uuid: str | None = None
     external_id: str | None = None
     course_id: str | None = None
@@ -52,7 +120,7 @@ class Course(LearnModel):
 class CourseChild(LearnModel):
     """One cross-listed child of a parent course (``id`` is the child course's id)."""
 
-    id: str
+    id: LearnId
     parent_id: str | None = None
     data_source_id: str | None = None
     created: datetime | None = None
@@ -66,10 +134,12 @@ class User(LearnModel):
 
 
 class Membership(LearnModel):
+    ROW_ID: ClassVar[str] = "userId"
+
     id: str | None = None
-    user_id: str
+    user_id: LearnId
     course_id: str | None = None
-    child_course_id: str | None = None
+    child_course_id: LearnId | None = None
     course_role_id: str | None = None
     availability: Availability | None = None
     user: User | None = None
@@ -80,12 +150,12 @@ class Membership(LearnModel):
 
 
 class Category(LearnModel):
-    id: str
+    id: LearnId
     title: str | None = None
 
 
 class Score(LearnModel):
-    possible: float | None = None
+    possible: Number | None = None
 
 
 class Grading(LearnModel):
@@ -100,7 +170,7 @@ class Grading(LearnModel):
 
 
 class Column(LearnModel):
-    id: str
+    id: LearnId
     external_id: str | None = None
     name: str | None = None
     display_name: str | None = None
@@ -133,8 +203,8 @@ class Column(LearnModel):
 
 class DisplayGrade(LearnModel):
     scale_type: str | None = None
-    score: float | None = None
-    possible: float | None = None
+    score: Number | None = None
+    possible: Number | None = None
     text: str | None = None
 
     def wire(self) -> dict[str, Any]:
@@ -175,19 +245,21 @@ def content_digest(content: dict[str, Any]) -> str:
 
 
 class Grade(LearnModel):
-    user_id: str
-    column_id: str | None = None
+    ROW_ID: ClassVar[str] = "userId"
+
+    user_id: LearnId
+    column_id: LearnId | None = None
     status: str | None = None
     display_grade: DisplayGrade | None = None
     text: str | None = None
-    score: float | None = None
+    score: Number | None = None
     overridden: datetime | None = None
     notes: str | None = None
     feedback: str | None = None
     exempt: bool | None = None
     corrupt: bool | None = None
     grade_notation_id: str | None = None
-    change_index: int = 0
+    change_index: ChangeIndex = 0
 
     @property
     def is_grade(self) -> bool:

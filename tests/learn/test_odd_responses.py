@@ -28,6 +28,7 @@ from gradesync.errors import (
     TransportError,
 )
 from gradesync.learn import LearnClient
+from gradesync.models import BadRow
 
 GRADES = r"v2/courses/_1_1/gradebook/columns/_9_1/users"
 LAST = GRADES + "/lastChanged"
@@ -146,7 +147,7 @@ async def test_a_body_that_is_not_the_promised_json_is_malformed(
     assert calls(wire, "GET", "v3/courses") == 1  # malformed is skippable, not retried
 
 
-async def test_one_bad_row_fails_the_call_without_leaking_its_values(
+async def test_one_bad_row_is_set_aside_and_the_others_come_through(
     wire: Wire, clock: JumpClock
 ) -> None:
     rows = [
@@ -154,15 +155,12 @@ async def test_one_bad_row_fails_the_call_without_leaking_its_values(
         {"userId": "_6_1", "score": "ninety-one", "changeIndex": 4},
     ]
     wire.get(route(GRADES), payload={"results": rows})
-    got: list[str] = []
+    bad: list[BadRow] = []
     async with LearnClient(make_settings(), clock=clock) as client:
-        with pytest.raises(MalformedResponseError) as info:
-            async for grade in client.column_grades("_1_1", "_9_1"):
-                got.append(grade.user_id)
-    message = str(info.value)
-    assert "results[1]" in message and "score" in message
-    assert "ninety-one" not in message
-    assert got == []  # a page is checked whole before any of its rows is handed out
+        got = [g.user_id async for g in client.column_grades("_1_1", "_9_1", set_aside=bad)]
+    assert got == ["_5_1"]
+    assert bad == [BadRow("_6_1", 4, "score is a string where a number belongs")]
+    assert "ninety-one" not in repr(bad)
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,8 @@ class LearnConfig(Section):
     verify_tls: bool = True
     connect_timeout: PositiveDuration = timedelta(seconds=10)
     read_timeout: PositiveDuration = timedelta(seconds=60)
+    request_timeout: PositiveDuration = timedelta(minutes=2)
+    max_response_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
     concurrency: int = Field(default=8, ge=1)
     requests_per_second: float = Field(default=10.0, gt=0)
     daily_request_budget: int = Field(default=10000, ge=1)

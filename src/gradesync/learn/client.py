@@ -4,6 +4,10 @@ Every list is an async iterator that fetches one page at a time and asks, with `
 only what gradesync keeps. Every call goes through one path: token, quota, the caller's gate,
 concurrency slot, rate throttle, the response judged by :func:`~gradesync.learn.http.classify`,
 retries on the injected clock.
+
+A row that cannot be represented faithfully (:class:`~gradesync.models.BadRow`) never costs the
+rest of its list: the grade and column lists hand such rows to the caller's ``set_aside`` list,
+which records them; the other lists skip them with a ``learn.row_skipped`` warning.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import aiohttp
-from pydantic import BaseModel
+import structlog
 from yarl import URL
 
 from gradesync import __version__
@@ -34,22 +38,26 @@ from gradesync.learn.http import (
     retrying,
 )
 from gradesync.learn.metrics import Metrics
-from gradesync.learn.paging import parse_item, walk
+from gradesync.learn.paging import parse_item, parse_row, walk
 from gradesync.learn.quota import LearnQuota, RequestGate
 from gradesync.learn.settings import LearnSettings
 from gradesync.models import (
     GRADE_CONTENT_FIELDS,
+    BadRow,
     Category,
     Column,
     Course,
     CourseChild,
     Grade,
+    LearnModel,
     Membership,
     SystemVersion,
 )
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=LearnModel)
 R = TypeVar("R")
+
+log = structlog.get_logger("gradesync.learn")
 
 # What gradesync reads of each object (docs/learn-api.md section 2.3: unlisted fields are omitted).
 COURSE_FIELDS = (
@@ -120,8 +128,11 @@ class LearnClient:
             concurrency=settings.concurrency,
             requests_per_second=settings.requests_per_second,
             timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
+                total=settings.request_timeout,
+                sock_connect=settings.connect_timeout,
+                sock_read=settings.read_timeout,
             ),
+            max_body=settings.max_response_bytes,
             quota=self.quota,
             metrics=self.metrics,
             gate=self._gate,
@@ -199,10 +210,14 @@ class LearnClient:
             if seen or "parent" not in str(exc).lower():
                 raise
 
-    def columns(self, course_id: str) -> AsyncIterator[Column]:
-        """Every gradebook column of a course."""
+    def columns(
+        self, course_id: str, *, set_aside: list[BadRow] | None = None
+    ) -> AsyncIterator[Column]:
+        """Every gradebook column of a course; one that cannot be represented goes to
+        ``set_aside`` when given."""
         query = {"fields": COLUMN_FIELDS}
-        return self._list(ep.COLUMNS, Column, "columns", {"courseId": course_id}, query)
+        ids = {"courseId": course_id}
+        return self._list(ep.COLUMNS, Column, "columns", ids, query, set_aside)
 
     def categories(self, course_id: str) -> AsyncIterator[Category]:
         """Gradebook categories (the list form takes no ``fields``, docs/learn-api.md
@@ -216,19 +231,22 @@ class LearnClient:
         *,
         change_index: int | None = None,
         include_disabled: bool = False,
+        set_aside: list[BadRow] | None = None,
     ) -> AsyncIterator[Grade]:
-        """A column's grade rows; with ``change_index`` only rows changed after it."""
+        """A column's grade rows; with ``change_index`` only rows changed after it. A row that
+        cannot be represented goes to ``set_aside`` when given."""
         query = {"fields": GRADE_FIELDS}
         if change_index is not None:
             query["changeIndex"] = str(change_index)
         if include_disabled:
             query["includeDisabledMemberships"] = "true"
         ids = {"courseId": course_id, "columnId": column_id}
-        return self._list(ep.GRADES, Grade, "grades", ids, query)
+        return self._list(ep.GRADES, Grade, "grades", ids, query, set_aside)
 
-    async def last_changed(self, course_id: str, column_id: str) -> Grade | None:
+    async def last_changed(self, course_id: str, column_id: str) -> Grade | BadRow | None:
         """The column's row with the highest change index; None when it has no grade yet
-        (Learn says so with 204, an empty 200, ``{}`` or 404, docs/learn-api.md section 4.7)."""
+        (Learn says so with 204, an empty 200, ``{}`` or 404, docs/learn-api.md section 4.7);
+        a :class:`BadRow` when the row cannot be represented."""
         ids = {"courseId": course_id, "columnId": column_id}
         url = self._url(ep.LAST_CHANGED, ids, {"fields": GRADE_FIELDS})
         try:
@@ -237,7 +255,7 @@ class LearnClient:
             return None
         if body is None or body == {}:
             return None
-        return parse_item(ep.LAST_CHANGED, Grade, body)
+        return parse_row(Grade, body)
 
     async def system_version(self) -> SystemVersion:
         """Learn's version: a cheap health check that also proves the credentials work."""
@@ -256,6 +274,7 @@ class LearnClient:
         limit_name: str,
         ids: Mapping[str, str],
         query: Mapping[str, str],
+        set_aside: list[BadRow] | None = None,
     ) -> AsyncIterator[M]:
         limit = self.settings.page_limit(limit_name)
         if limit is not None:
@@ -273,9 +292,16 @@ class LearnClient:
             base_url=self.settings.base_url,
             max_pages=self.settings.max_pages,
         )
-        async for rows in pages:
-            for row in rows:
+        async for page in pages:
+            for row in page.rows:
                 yield row
+            if set_aside is not None:
+                set_aside.extend(page.bad)
+                continue
+            for bad in page.bad:
+                log.warning(
+                    "learn.row_skipped", endpoint=str(endpoint), id=bad.id, reason=bad.reason
+                )
 
     async def _get_json(self, endpoint: Endpoint, url: URL, *, empty_ok: bool = False) -> Any:
         response = await self._retry(endpoint, lambda: self._authorized(endpoint, url))

@@ -2,6 +2,10 @@
 
 Errors and metrics name a route by its template (``GET v3/courses/{courseId}``), never by the
 concrete URL: a template carries no ids, no query string and nothing secret.
+
+An id always stays one path segment: reserved characters are percent-encoded, and an id that
+would be read as no segment or a step up (empty, ``.``, ``..``) is refused, so a request can
+never reach a resource other than the one it names.
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ from urllib.parse import quote
 
 from yarl import URL
 
+from gradesync.errors import MalformedResponseError
+
 API_ROOT = "/learn/api/public/"
+
+
+# Segments a server or proxy reads as "here" or "one up", not as a name.
+DOT_SEGMENTS = frozenset(("", ".", ".."))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -22,8 +32,12 @@ def encode_id(value: str) -> str:
     """One path segment: ``externalId:a/b c`` becomes ``externalId:a%2Fb%20c``.
 
     Learn wants the colon of a secondary id literal (an encoded ``%3A`` gives 404, docs/learn-api.md
-    section 2.5); every other reserved character is percent-encoded so it cannot split the path.
+    section 2.5); every other reserved character (``/ ? # %``, controls) is percent-encoded so
+    it cannot split the path. An empty id, ``.`` or ``..`` raises ``ValueError``: percent-encoded
+    or not, servers resolve them as steps in the path.
     """
+    if value in DOT_SEGMENTS:
+        raise ValueError("an id that is empty, '.' or '..' cannot be a path segment")
     return quote(value, safe=":")
 
 
@@ -62,8 +76,21 @@ class Endpoint:
         ids: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
     ) -> URL:
-        """The full URL, ids encoded once by :func:`encode_id` and never touched again."""
-        path = self.template.format_map({k: encode_id(v) for k, v in (ids or {}).items()})
+        """The full URL, ids encoded once by :func:`encode_id` and never touched again.
+
+        An id that cannot be a path segment is refused as a malformed answer (the ids in paths
+        come from Learn's own answers): the course or column is skipped, nothing is sent."""
+        encoded: dict[str, str] = {}
+        for name, value in (ids or {}).items():
+            try:
+                encoded[name] = encode_id(value)
+            except ValueError as exc:
+                raise MalformedResponseError(
+                    f"{self}: {{{name}}} from Learn is refused: {exc}",
+                    method=self.method,
+                    endpoint=self.template,
+                ) from None
+        path = self.template.format_map(encoded)
         text = f"{base_url}{API_ROOT}{path}"
         if query:
             text += "?" + encode_query(query)

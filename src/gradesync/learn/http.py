@@ -2,6 +2,8 @@
 
 :class:`Transport` sends a single request (quota check, the caller's gate, concurrency slot,
 rate throttle) and turns every aiohttp failure into :class:`TransportError` at this boundary.
+Each request has an overall deadline besides its connect and read timeouts, and its answer is
+read up to a size limit, never further.
 :func:`classify` maps a response's status and headers onto the error tree of
 :mod:`gradesync.errors`, and :func:`retrying` waits out the retriable ones with capped,
 jittered backoff on the clock.
@@ -223,8 +225,10 @@ class Transport:
         quota: LearnQuota,
         metrics: Metrics,
         gate: RequestGate | None = None,
+        max_body: int = 32 * 1024 * 1024,
     ) -> None:
         self._session = session
+        self._max_body = max_body
         self._gate = gate
         self._slots = asyncio.Semaphore(concurrency)
         burst = max(1, int(requests_per_second))
@@ -272,10 +276,19 @@ class Transport:
                     timeout=self._timeout,
                     allow_redirects=False,
                 ) as resp:
-                    body = await resp.read()
+                    body = await read_limited(resp, self._max_body)
+            except TooLarge:
+                self._metrics.record(endpoint.template, "too_large", time.perf_counter() - started)
+                raise MalformedResponseError(
+                    f"{endpoint}: the answer is larger than learn.max_response_bytes "
+                    f"({self._max_body} bytes); refused",
+                    method=endpoint.method,
+                    endpoint=endpoint.template,
+                    status=resp.status,
+                ) from None
             except (aiohttp.ClientError, TimeoutError) as exc:
                 self._metrics.record(endpoint.template, "transport", time.perf_counter() - started)
-                raise _transport_error(endpoint, exc) from exc
+                raise _transport_error(endpoint, exc, self._timeout.total) from exc
         self._metrics.record(endpoint.template, resp.status, time.perf_counter() - started)
         if api:
             self._quota.observe(resp.headers)
@@ -284,10 +297,37 @@ class Transport:
         return Response(resp.status, resp.headers, resp.content_type, body)
 
 
-def _transport_error(endpoint: Endpoint, exc: BaseException) -> TransportError:
+class TooLarge(Exception):
+    """An answer went past the size limit while it was read."""
+
+
+async def read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, or :class:`TooLarge` as soon as it is known to exceed ``limit`` bytes
+    (by its ``Content-Length``, else while reading): never more than the limit is kept."""
+    if resp.content_length is not None and resp.content_length > limit:
+        raise TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await resp.content.read(min(limit + 1 - size, 1 << 16) or 1):
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _transport_error(
+    endpoint: Endpoint, exc: BaseException, deadline: float | None = None
+) -> TransportError:
     """Name the failure by its kind only: aiohttp's own text may carry the URL's query."""
-    if isinstance(exc, TimeoutError):
-        kind = "timed out"
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        kind = "timed out waiting for the server"
+    elif isinstance(exc, TimeoutError):
+        kind = (
+            f"timed out: no whole answer within learn.request_timeout ({deadline:g} s)"
+            if deadline
+            else "timed out"
+        )
     elif isinstance(exc, aiohttp.ServerDisconnectedError):
         kind = "connection dropped by the server"
     elif isinstance(exc, aiohttp.ClientConnectionError):

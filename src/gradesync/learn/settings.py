@@ -16,6 +16,10 @@ DEFAULT_PAGE_LIMITS: Mapping[str, int] = {
 }
 
 
+# The largest answer read (32 MiB): a page of 100 grade rows is some 30 kB.
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+
 class LearnSettings(BaseModel):
     """Everything :class:`~gradesync.learn.LearnClient` needs; durations are in seconds.
 
@@ -30,6 +34,10 @@ class LearnSettings(BaseModel):
     verify_tls: bool = True
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=60.0, gt=0)
+    # The whole request, answer read to its end: a server that drips a byte at a time never
+    # trips the read timeout, but it cannot hold a course past this.
+    request_timeout: float = Field(default=120.0, gt=0)
+    max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, ge=1)
     concurrency: int = Field(default=8, ge=1)
     requests_per_second: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=5, ge=0)

@@ -2,10 +2,11 @@
 
 Every API request passes, in order: a dropped connection, added latency, the bearer token
 (401), the daily quota (429 with ``Retry-After``), injected 429 and 5xx answers, the handler,
-and a malformed body. Answers other than the token endpoint's carry ``X-Rate-Limit-Limit`` and
-``X-Rate-Limit-Remaining``. The token endpoint only gets latency: it is not rate limited and
-does not count against the quota (docs/learn-api.md section 6). ``/__simulator__/`` is not Learn's:
-it controls the simulator, needs no token and is not counted.
+a malformed body, an oversized one, and an answer sent a byte at a time (``drip``). Answers
+other than the token endpoint's carry ``X-Rate-Limit-Limit`` and ``X-Rate-Limit-Remaining``.
+The token endpoint only gets latency: it is not rate limited and does not count against the
+quota (docs/learn-api.md section 6). ``/__simulator__/`` is not Learn's: it controls the
+simulator, needs no token and is not counted.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ async def _through_gate(request: web.Request, handler: Handler, state: SimState)
             response = await _injected(state) or await _answer(request, handler)
             if response.status == 200 and state.dice.roll(faults.malformed_rate):
                 response = _truncated(response)
+            if response.status == 200 and faults.oversize:
+                response = _padded(response, faults.oversize)
     response.headers["X-Rate-Limit-Limit"] = str(verdict.limit)
     response.headers["X-Rate-Limit-Remaining"] = str(verdict.remaining)
     return response
@@ -107,6 +110,30 @@ async def _answer(request: web.Request, handler: Handler) -> web.Response:
         return rest_error(exc.status, exc.reason)
     assert isinstance(response, web.Response)
     return response
+
+
+def _padded(response: web.Response, size: int) -> web.Response:
+    """The same answer with ``size`` bytes of blank space after the JSON (still valid JSON)."""
+    body = response.body if isinstance(response.body, bytes) else b""
+    response.body = body + b" " * size
+    return response
+
+
+async def _dripped(
+    request: web.Request, response: web.Response, interval: float
+) -> web.StreamResponse:
+    """Send ``response`` one byte every ``interval`` seconds, chunked (no length said ahead):
+    each byte comes well within a read timeout, the whole answer never within a deadline."""
+    body = response.body if isinstance(response.body, bytes) else b""
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    stream = web.StreamResponse(status=response.status, headers=headers)
+    stream.enable_chunked_encoding()
+    await stream.prepare(request)
+    for offset in range(len(body)):
+        await stream.write(body[offset : offset + 1])
+        await asyncio.sleep(interval)  # the network's pace: real time, not the injected clock
+    await stream.write_eof()
+    return stream
 
 
 def _truncated(response: web.Response) -> web.Response:
@@ -134,6 +161,9 @@ async def _gate(request: web.Request, handler: Handler) -> web.StreamResponse:
         response: web.StreamResponse = await handler(request)
     else:
         response = await _through_gate(request, handler, state)
+        if state.faults.drip > 0:
+            state.stats.record(endpoint, response.status)
+            return await _dripped(request, response, state.faults.drip)
     state.stats.record(endpoint, response.status)
     return response
 

@@ -3,20 +3,99 @@
 ``Faults`` is mutable while the simulator runs (from Python or ``POST /__simulator__/faults``);
 the decisions draw from one seeded RNG so a test run repeats. ``Stats`` counts responses per
 endpoint template and status for tests and benchmarks.
+
+Bad data: ``bad_rows`` serves chosen grade rows, and ``bad_columns`` chosen columns, with a value
+no faithful copy can hold (:data:`BadValue`); over HTTP each is a list of objects,
+``[{"courseId", "columnId", "userId", "kind"}]``. A hostile server: ``drip`` sends every API
+answer one byte at a time, ``oversize`` pads every 200 answer with blank space.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import random
 from collections import Counter
+from collections.abc import Callable
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 # The X-Rate-Limit-Limit reported when no daily quota is set.
 UNLIMITED = 2_147_483_647
 
 # The status recorded in Stats for a connection dropped without a response.
 DROPPED = 0
+
+
+BadValue = Literal[
+    "nan",  # score (a column's score.possible) NaN
+    "inf",  # ... Infinity
+    "overflow",  # ... a number beyond a double (1e400 reads as infinity)
+    "string",  # ... a string holding a number
+    "display_nan",  # displayGrade.score NaN
+    "negative_change_index",  # changeIndex -1
+    "huge_change_index",  # changeIndex 2**63, beyond a signed 64-bit integer
+    "string_change_index",  # changeIndex as a string
+    "empty_id",  # userId (a column's id) ""
+    "control_id",  # ... holding a NUL
+    "dot_id",  # ... ".."
+    "surrogate",  # text (a column's name) a lone surrogate, which no UTF-8 text can hold
+]
+
+_NUMBER_OF: dict[str, Callable[[float], Any]] = {
+    "nan": lambda _: math.nan,
+    "inf": lambda _: math.inf,
+    "overflow": lambda _: 10**400,
+    "string": lambda value: str(value),
+}
+_ID_OF: dict[str, Callable[[str], str]] = {
+    "empty_id": lambda _: "",
+    "control_id": lambda value: value + "\x00",
+    "dot_id": lambda _: "..",
+}
+COLUMN_BAD_VALUES = frozenset({*_NUMBER_OF, *_ID_OF, "surrogate"})
+
+
+def spoil_row(body: bytes, kind: str) -> bytes:
+    """A grade row's JSON with the value ``kind`` names made bad."""
+    row = json.loads(body)
+    if kind in _NUMBER_OF:
+        row["score"] = _NUMBER_OF[kind](row.get("score", 1.0))
+    elif kind == "display_nan":
+        row["displayGrade"] = {**row.get("displayGrade", {}), "score": math.nan}
+    elif kind.endswith("change_index"):
+        index = row.get("changeIndex", 0)
+        row["changeIndex"] = {"negative": -1, "huge": 2**63, "string": str(index)}[
+            kind.removesuffix("_change_index")
+        ]
+    elif kind in _ID_OF:
+        row["userId"] = _ID_OF[kind](row["userId"])
+    else:
+        row["text"] = "\ud800"
+    return json.dumps(row).encode()
+
+
+def spoil_column(body: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A column's body with the value ``kind`` names made bad."""
+    if kind in _NUMBER_OF:
+        possible = body.get("score", {}).get("possible", 1.0)
+        return {**body, "score": {"possible": _NUMBER_OF[kind](possible)}}
+    if kind in _ID_OF:
+        return {**body, "id": _ID_OF[kind](body["id"])}
+    return {**body, "name": "\ud800"}
+
+
+def _keyed(value: Any, names: tuple[str, ...]) -> Any:
+    """``[{courseId, columnId, (userId,) kind}]`` (JSON) as ``{(ids...): kind}``."""
+    if not isinstance(value, list):
+        return value
+    keyed = {}
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise ValueError(f"each entry must be an object with {', '.join(names)} and kind")
+        keyed[tuple(str(entry[name]) for name in names)] = entry["kind"]
+    return keyed
 
 
 class Faults(BaseModel):
@@ -35,7 +114,36 @@ class Faults(BaseModel):
     token_lifetime: int = Field(3600, ge=1)
     daily_quota: int | None = Field(None, ge=0)  # None: unlimited; Learn's default is 10,000
     retry_after: int = Field(2, ge=0)  # Retry-After of an injected (not quota) 429
+    # (course id, column id, user id) -> what is wrong with that grade row
+    bad_rows: dict[tuple[str, str, str], BadValue] = Field(default_factory=dict)
+    # (course id, column id) -> what is wrong with that column
+    bad_columns: dict[tuple[str, str], BadValue] = Field(default_factory=dict)
+    drip: float = Field(0.0, ge=0)  # seconds between two bytes of an API answer; 0: all at once
+    oversize: int = Field(0, ge=0)  # bytes of blank space added to the end of each 200 answer
     seed: int = 0
+
+    @field_validator("bad_rows", mode="before")
+    @classmethod
+    def _rows_from_json(cls, value: Any) -> Any:
+        return _keyed(value, ("courseId", "columnId", "userId"))
+
+    @field_validator("bad_columns", mode="before")
+    @classmethod
+    def _columns_from_json(cls, value: Any) -> Any:
+        return _keyed(value, ("courseId", "columnId"))
+
+    @field_validator("bad_columns")
+    @classmethod
+    def _column_kinds(cls, value: dict[tuple[str, str], str]) -> dict[tuple[str, str], str]:
+        wrong = sorted({kind for kind in value.values() if kind not in COLUMN_BAD_VALUES})
+        if wrong:
+            raise ValueError(f"not a fault a column can have: {', '.join(wrong)}")
+        return value
+
+    @field_serializer("bad_rows", "bad_columns", when_used="json")
+    def _as_list(self, value: dict[tuple[str, ...], str]) -> list[dict[str, str]]:
+        names = ("courseId", "columnId", "userId")
+        return [dict(zip(names, key, strict=False)) | {"kind": kind} for key, kind in value.items()]
 
 
 class Dice:

@@ -6,6 +6,7 @@ maximum ``limit``: courses 100, memberships 200, columns 200, column grades 100,
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,7 @@ from aiohttp import web
 
 from gradesync.simulator import derive
 from gradesync.simulator.derive import ColumnInfo, iso, primary
-from gradesync.simulator.faults import Faults
+from gradesync.simulator.faults import Faults, spoil_column, spoil_row
 from gradesync.simulator.site import NotFound, SimCourse
 from gradesync.simulator.wire import (
     ApiError,
@@ -231,6 +232,12 @@ class LearnApi:
         course = self._course(request)
         q = request.query
         bodies = [self._column_body(course, c) for c in self.world.columns(course)]
+        bad = self.faults.bad_columns
+        if bad:
+            bodies = [
+                spoil_column(b, kind) if (kind := bad.get((course.id, b["id"]))) else b
+                for b in bodies
+            ]
         if q.get("contentId"):
             bodies = []  # no simulated column is attached to content
         for name in ("name", "displayName"):
@@ -265,7 +272,22 @@ class LearnApi:
             if (include_disabled or not row.disabled)
             and (since is None or row.change_index > since)
         ]
-        return paged_encoded(request, bodies, maximum=100)
+        return paged_encoded(request, self._spoiled(course, column, bodies), maximum=100)
+
+    def _spoiled(self, course: SimCourse, column: ColumnInfo, bodies: list[bytes]) -> list[bytes]:
+        """The rows with the faults' bad values in those of ``bad_rows``."""
+        bad = {
+            user: kind
+            for (course_id, column_id, user), kind in self.faults.bad_rows.items()
+            if course_id == course.id and column_id == column.id
+        }
+        if not bad:
+            return bodies
+        out = []
+        for body in bodies:
+            kind = bad.get(json.loads(body).get("userId", ""))
+            out.append(spoil_row(body, kind) if kind else body)
+        return out
 
     async def last_changed(self, request: web.Request) -> web.Response:
         course, column = self._readable_column(request)
@@ -275,4 +297,5 @@ class LearnApi:
         active = [row for row in rows if not row.disabled]
         if not active:
             return web.Response(status=204)
-        return json_bytes(max(active, key=lambda row: row.change_index).body)
+        latest = max(active, key=lambda row: row.change_index).body
+        return json_bytes(self._spoiled(course, column, [latest])[0])

@@ -25,7 +25,7 @@ import structlog
 
 from gradesync.clock import Clock
 from gradesync.errors import RetriableLearnError, SkippableLearnError
-from gradesync.models import Category, Column, Course, Grade, Membership
+from gradesync.models import BadRow, Category, Column, Course, Grade, Membership
 from gradesync.store import (
     ColumnCursor,
     CourseStructure,
@@ -280,7 +280,10 @@ class Syncer:
         assert cursor is not None
         if self._options.strategy == "lastchanged":
             last = await self._source.last_changed(course.id, column.id)
-            if last is None or last.change_index <= cursor.change_index:
+            # A last row that cannot be represented tells nothing: the column is read in full.
+            if last is None or (
+                not isinstance(last, BadRow) and last.change_index <= cursor.change_index
+            ):
                 return _ColumnRead(column, "unchanged")
             rows = await self._rows(course, column, None)
             stored = await self._store.grades(course.id, column.id)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Protocol
 
-from gradesync.models import Category, Column, Course, Grade, Membership
+from gradesync.models import BadRow, Category, Column, Course, Grade, Membership
 
 
 class LearnSource(Protocol):
@@ -23,7 +23,11 @@ class LearnSource(Protocol):
 
     def memberships(self, course_id: str) -> AsyncIterator[Membership]: ...
 
-    def columns(self, course_id: str) -> AsyncIterator[Column]: ...
+    def columns(
+        self, course_id: str, *, set_aside: list[BadRow] | None = None
+    ) -> AsyncIterator[Column]:
+        """The course's columns; those that cannot be represented go to ``set_aside``."""
+        ...
 
     def categories(self, course_id: str) -> AsyncIterator[Category]: ...
 
@@ -34,6 +38,9 @@ class LearnSource(Protocol):
         *,
         change_index: int | None = None,
         include_disabled: bool = False,
-    ) -> AsyncIterator[Grade]: ...
+        set_aside: list[BadRow] | None = None,
+    ) -> AsyncIterator[Grade]:
+        """A column's rows; those that cannot be represented go to ``set_aside``."""
+        ...
 
-    async def last_changed(self, course_id: str, column_id: str) -> Grade | None: ...
+    async def last_changed(self, course_id: str, column_id: str) -> Grade | BadRow | None: ...
