@@ -21,6 +21,7 @@ from gradesync.store.protocol import (
     CycleRecord,
     NewEvent,
     OutboxEvent,
+    SetAsideRow,
     StoredGrade,
 )
 
@@ -186,4 +187,36 @@ def cycle_from_row(row: Any) -> CycleRecord:
         ok=bool(ok),
         error=error,
         counts=json.loads(counts),
+    )
+
+
+SET_ASIDE_COLUMNS = "course_id, kind, column_id, user_id, reason, first_seen, last_seen"
+
+
+def set_aside_row(course_id: str, row: SetAsideRow) -> tuple[Any, ...]:
+    if row.course_id != course_id:
+        raise ValueError(
+            f"a unit of work for course {course_id} sets aside a row of course {row.course_id}"
+        )
+    return (
+        row.course_id,
+        row.kind,
+        row.column_id,
+        row.user_id,
+        row.reason,
+        iso(row.first_seen),
+        iso(row.last_seen),
+    )
+
+
+def set_aside_from_row(row: Any) -> SetAsideRow:
+    course_id, kind, column_id, user_id, reason, first_seen, last_seen = row
+    return SetAsideRow(
+        course_id,
+        kind,
+        column_id,
+        user_id,
+        reason,
+        parse_time_required(first_seen),
+        parse_time_required(last_seen),
     )

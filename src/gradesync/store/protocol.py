@@ -25,6 +25,9 @@ from gradesync.models import OutboxEvent as OutboxEvent  # a domain type; re-exp
 DeadLetterKind = Literal["dead", "rejected", "unmapped"]
 DEAD_LETTER_KINDS: tuple[DeadLetterKind, ...] = ("dead", "rejected", "unmapped")
 
+SetAsideKind = Literal["grade", "column"]
+SetAsideKey = tuple[str, str, str]  # (kind, column id, user id) within one course
+
 
 class StoredGrade(NamedTuple):
     """The snapshot of one grade. An empty ``digest`` (and empty ``content``) is a tombstone:
@@ -77,6 +80,26 @@ class CycleRecord:
     ok: bool = True
     error: str | None = None
     counts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SetAsideRow:
+    """A row Learn sent that cannot be represented faithfully (docs/contract.md section 6): a
+    grade row, or a column of the column list. It is kept, and counted, until Learn sends the
+    same row good. ``column_id`` and ``user_id`` are "" where Learn's id was unusable (and
+    ``user_id`` always for a column); ``reason`` names the fields at fault, never a value."""
+
+    course_id: str
+    kind: SetAsideKind
+    column_id: str
+    user_id: str
+    reason: str
+    first_seen: datetime
+    last_seen: datetime
+
+    @property
+    def key(self) -> SetAsideKey:
+        return (self.kind, self.column_id, self.user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +161,7 @@ class StoreStatus:
     last_seq: int
     sinks: list[SinkStatus]
     last_cycle: CycleRecord | None
+    set_aside: int = 0  # rows from Learn set aside (docs/contract.md section 6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +174,7 @@ class CourseStructure:
     memberships_refreshed_at: datetime | None = None
     categories: dict[str, Category] = field(default_factory=dict)
     categories_refreshed_at: datetime | None = None
+    set_aside: dict[SetAsideKey, SetAsideRow] = field(default_factory=dict)
 
 
 @dataclass
@@ -158,7 +183,8 @@ class UnitOfWork:
 
     ``None`` for ``columns``, ``memberships`` or ``categories`` leaves them as they are; a list
     replaces them, and records ``refreshed_at`` (the store's clock when None). Cursors move in
-    the same transaction as the events they account for.
+    the same transaction as the events they account for. ``set_aside`` rows are recorded (a
+    row already there keeps its ``first_seen``), ``resolved`` ones forgotten.
     """
 
     course_id: str
@@ -172,6 +198,8 @@ class UnitOfWork:
     grade_deletes: Sequence[tuple[str, str]] = ()  # (column id, user id)
     events: Sequence[NewEvent] = ()
     cycle: CycleRecord | None = None
+    set_aside: Sequence[SetAsideRow] = ()
+    resolved: Sequence[SetAsideKey] = ()
 
 
 class SyncStore(Protocol):
@@ -261,6 +289,10 @@ class AdminStore(Protocol):
         ...
 
     async def enable_sink(self, sink: str) -> None: ...
+
+    async def set_aside_rows(self) -> list[SetAsideRow]:
+        """Every row from Learn set aside, by course, kind, column and user."""
+        ...
 
     async def course_status(self, *, include_unselected: bool = False) -> list[CourseStatus]: ...
 

@@ -11,6 +11,7 @@ from gradesync.models import Category, Column
 from gradesync.store import outbox
 from gradesync.store.codec import (
     CYCLE_COLUMNS,
+    SET_ASIDE_COLUMNS,
     count,
     cursor_from_row,
     cycle_from_row,
@@ -18,8 +19,9 @@ from gradesync.store.codec import (
     parse_time,
     parse_time_required,
     scalar,
+    set_aside_from_row,
 )
-from gradesync.store.protocol import CourseStatus, CourseStructure, StoreStatus
+from gradesync.store.protocol import CourseStatus, CourseStructure, SetAsideRow, StoreStatus
 
 # The condition of the partial index ``grades_tombstones``, word for word, so SQLite uses it.
 TOMBSTONE = "length(digest) = 0"
@@ -46,6 +48,9 @@ async def structure(db: aiosqlite.Connection, course_id: str) -> CourseStructure
         )
     )
     members_at, categories_at = refreshed[0] if refreshed else (None, None)
+    set_aside = await db.execute_fetchall(
+        f"SELECT {SET_ASIDE_COLUMNS} FROM set_aside WHERE course_id = ?", key
+    )
     return CourseStructure(
         columns={c.id: c for c in (Column.model_validate_json(d) for (d,) in columns)},
         cursors={row[0]: cursor_from_row(row[1:]) for row in cursors},
@@ -53,6 +58,7 @@ async def structure(db: aiosqlite.Connection, course_id: str) -> CourseStructure
         memberships_refreshed_at=parse_time(members_at),
         categories={c.id: c for c in (Category.model_validate_json(d) for (d,) in categories)},
         categories_refreshed_at=parse_time(categories_at),
+        set_aside={row.key: row for row in map(set_aside_from_row, set_aside)},
     )
 
 
@@ -112,4 +118,12 @@ async def status(db: aiosqlite.Connection, path: str) -> StoreStatus:
         last_seq=await count(db, "SELECT max(seq) FROM outbox"),
         sinks=await outbox.sink_statuses(db),
         last_cycle=cycle_from_row(last[0]) if last else None,
+        set_aside=await count(db, "SELECT count(*) FROM set_aside"),
     )
+
+
+async def set_aside_rows(db: aiosqlite.Connection) -> list[SetAsideRow]:
+    rows = await db.execute_fetchall(
+        f"SELECT {SET_ASIDE_COLUMNS} FROM set_aside ORDER BY course_id, kind, column_id, user_id"
+    )
+    return [set_aside_from_row(row) for row in rows]

@@ -181,6 +181,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE outbox_v5 RENAME TO outbox",
         ),
     ),
+    Migration(
+        "rows set aside: what Learn sent that cannot be represented faithfully (a grade row or"
+        " a column), kept until Learn sends it good; '' stands for an id Learn sent unusable,"
+        " and for the user of a column",
+        (
+            """CREATE TABLE set_aside (
+                course_id TEXT NOT NULL REFERENCES courses(id) ON DELETE CASCADE,
+                kind TEXT NOT NULL CHECK (kind IN ('grade', 'column')),
+                column_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                first_seen TEXT NOT NULL,
+                last_seen TEXT NOT NULL,
+                PRIMARY KEY (course_id, kind, column_id, user_id)
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -38,6 +38,7 @@ from gradesync.store.protocol import (
     CourseStructure,
     DeadLetter,
     OutboxEvent,
+    SetAsideRow,
     SinkStatus,
     StoredGrade,
     StoreStatus,
@@ -309,6 +310,10 @@ class SQLiteStateStore:
     async def status(self) -> StoreStatus:
         async with self._snapshot("reading status") as db:
             return await reads.status(db, str(self.path))
+
+    async def set_aside_rows(self) -> list[SetAsideRow]:
+        async with self._snapshot("reading rows set aside") as db:
+            return await reads.set_aside_rows(db)
 
     async def backup(self, dest_path: str | Path) -> None:
         """Copy the state to ``dest_path`` with SQLite's online backup, in one step from a

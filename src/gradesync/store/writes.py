@@ -22,6 +22,7 @@ from gradesync.store.codec import (
     membership_row,
     model_json,
     scalar,
+    set_aside_row,
 )
 from gradesync.store.protocol import CycleRecord, UnitOfWork
 
@@ -59,7 +60,7 @@ async def write_unit(
         )
     if unit.deleted_columns:
         keys = [(course_id, column_id) for column_id in unit.deleted_columns]
-        for table in ("cursors", "grades", "columns"):
+        for table in ("cursors", "grades", "columns", "set_aside"):
             await db.executemany(f"DELETE FROM {table} WHERE course_id = ? AND column_id = ?", keys)
     refreshed = iso(unit.refreshed_at or now)
     if unit.memberships is not None:
@@ -104,6 +105,19 @@ async def write_unit(
             " DO UPDATE SET change_index = excluded.change_index, version = excluded.version,"
             " digest = excluded.digest, content = excluded.content",
             grade_rows(course_id, unit.grade_upserts),
+        )
+    if unit.resolved:
+        await db.executemany(
+            "DELETE FROM set_aside WHERE course_id = ? AND kind = ? AND column_id = ?"
+            " AND user_id = ?",
+            [(course_id, *key) for key in unit.resolved],
+        )
+    if unit.set_aside:
+        await db.executemany(
+            "INSERT INTO set_aside (course_id, kind, column_id, user_id, reason, first_seen,"
+            " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (course_id, kind, column_id,"
+            " user_id) DO UPDATE SET reason = excluded.reason, last_seen = excluded.last_seen",
+            [set_aside_row(course_id, row) for row in unit.set_aside],
         )
     inserted = await outbox.insert_events(db, unit.events)
     if unit.cycle is not None:
