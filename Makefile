@@ -32,5 +32,14 @@ pytest: $(VENV)/.installed-test
 
 test: lint typecheck pytest
 
+# The container image, with docker or podman (not part of `make test`, which needs neither).
+# PYTHON_IMAGE=... picks another base image; deploy/README.md section 11 says more.
+.PHONY: image image-smoke
+image:
+	deploy/image-smoke.sh --build-only
+
+image-smoke:
+	deploy/image-smoke.sh
+
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from gradesync import __version__
 from gradesync.cli import build_parser
 from gradesync.commands.health import probe_url
-from gradesync.config import LearnConfig, load_settings
+from gradesync.config import LearnConfig, SyncConfig, load_settings
 from gradesync.health import heartbeat_deadline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,57 @@ def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
         [hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_image_smoke_script_parses_and_shellcheck_finds_nothing() -> None:
+    script = DEPLOY / "image-smoke.sh"
+    done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    shellcheck = tool("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed here")
+    done = subprocess.run([shellcheck, str(script)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def image_program(tmp_path: Path) -> Path:
+    """The ``gradesync`` the Dockerfile writes into the image, as a file here."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (block,) = re.findall(
+        r"printf '%s\\n' \\\n(.*?)> /opt/gradesync/bin/gradesync", dockerfile, re.S
+    )
+    lines = [shlex.split(line.rstrip(" \\"))[0] for line in block.splitlines() if line.strip()]
+    program = tmp_path / "gradesync"
+    program.write_text("\n".join(lines) + "\n")
+    return program
+
+
+def test_the_image_program_runs_gradesync_with_a_umask_of_077(tmp_path: Path) -> None:
+    program = image_program(tmp_path)
+    assert program.read_text().startswith("#!/opt/gradesync/bin/python\n")
+    # Run it as the image does, and read the umask in force when gradesync's main returns.
+    observe = (
+        "import atexit, os, runpy, sys\n"
+        "atexit.register(lambda: print(oct(os.umask(0))))\n"
+        f"sys.argv = [{str(program)!r}, '--version']\n"
+        f"runpy.run_path({str(program)!r}, run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", observe], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == ["gradesync", __version__, "0o77"], done.stderr
+
+
+def test_the_stop_timeouts_of_the_examples_outlast_two_drains() -> None:
+    """A stop takes up to ``sync.drain_timeout`` for running cycles, then as long again for the
+    final delivery: the engine's stop timeout in the guide and the demo must be longer."""
+    drains = 2 * SyncConfig().drain_timeout.total_seconds()
+    guide = (DEPLOY / "README.md").read_text()
+    compose = (DEPLOY / "compose.yaml").read_text()
+    timeouts = [int(t) for t in re.findall(r"--stop-timeout (\d+)", guide)]
+    timeouts += [int(t) for t in re.findall(r"stop_grace_period: (\d+)s", compose)]
+    assert len(timeouts) >= 2
+    assert all(timeout > drains for timeout in timeouts), timeouts
 
 
 def duration(text: str) -> float:
