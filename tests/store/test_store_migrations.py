@@ -126,7 +126,7 @@ async def test_a_missing_directory_is_a_state_error_naming_the_path(
     tmp_path: Path, clock: ManualClock
 ) -> None:
     path = tmp_path / "no-such-dir" / "state.db"
-    with pytest.raises(StateError, match="unable to open") as caught:
+    with pytest.raises(StateError, match="No such file or directory") as caught:
         await SQLiteStateStore(path, clock=clock).open()
     assert str(path) in str(caught.value)
 

@@ -26,6 +26,7 @@ import structlog
 
 from gradesync.clock import Clock, SystemClock
 from gradesync.errors import StateError
+from gradesync.files import create_private_file, temporary_beside
 from gradesync.models import Course
 from gradesync.store import outbox, reads
 from gradesync.store.codec import (
@@ -44,7 +45,7 @@ from gradesync.store.protocol import (
     StoreStatus,
     UnitOfWork,
 )
-from gradesync.store.schema import migrate
+from gradesync.store.schema import SCHEMA_VERSION, migrate
 from gradesync.store.writes import require_course, save_courses, write_unit
 
 log = structlog.get_logger("gradesync.store")
@@ -84,7 +85,9 @@ class SQLiteStateStore:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Open (creating if need be) and migrate the file to the current schema."""
+        """Open (creating if need be) and migrate the file to the current schema. A file it
+        creates is owner-only, and so are the ``-wal`` and ``-shm`` beside it: SQLite gives
+        them the database file's mode."""
         if self._writer is not None:
             return
         try:
@@ -96,6 +99,9 @@ class SQLiteStateStore:
             await self.close()
             if isinstance(exc, sqlite3.Error):
                 raise StateError(f"cannot open the state file {self.path}: {exc}") from exc
+            if isinstance(exc, OSError):
+                reason = exc.strerror or exc
+                raise StateError(f"cannot open the state file {self.path}: {reason}") from exc
             raise
 
     async def _connect(self, *, writer: bool) -> aiosqlite.Connection:
@@ -318,24 +324,29 @@ class SQLiteStateStore:
     async def backup(self, dest_path: str | Path) -> None:
         """Copy the state to ``dest_path`` with SQLite's online backup, in one step from a
         connection of its own: the copy is one consistent commit, and writers carry on (WAL).
-        The copy is written beside ``dest_path`` and renamed into place when complete."""
+        The copy is written to an owner-only file beside ``dest_path``, checked (SQLite's
+        ``quick_check`` and the schema version), and only then renamed over ``dest_path``: a
+        copy that fails leaves an existing ``dest_path`` as it was."""
         if self._writer is None:
             raise StateError(f"the state store {self.path} is not open")
         try:
             await asyncio.to_thread(_backup, self.path, Path(dest_path), self._busy_ms)
         except sqlite3.Error as exc:
             raise self._fail(f"backing up to {dest_path}", exc) from exc
+        except OSError as exc:
+            raise StateError(f"cannot write the backup {dest_path}: {exc.strerror or exc}") from exc
 
 
 def _probe(path: Path) -> None:
-    """Fail early and cleanly on a path SQLite cannot open (a missing directory, no rights):
-    a failed ``aiosqlite.connect`` leaves its worker thread to wind down on its own."""
+    """Create a missing state file owner-only before SQLite sees it, and fail early and
+    cleanly on a path SQLite cannot open (a missing directory, no rights): a failed
+    ``aiosqlite.connect`` leaves its worker thread to wind down on its own."""
+    create_private_file(path)
     sqlite3.connect(path).close()
 
 
 def _backup(source_path: Path, dest: Path, busy_ms: int) -> None:
-    partial = dest.with_name(dest.name + ".partial")
-    partial.unlink(missing_ok=True)
+    partial = temporary_beside(dest)
     try:
         with (
             contextlib.closing(sqlite3.connect(source_path, timeout=busy_ms / 1000)) as source,
@@ -344,7 +355,31 @@ def _backup(source_path: Path, dest: Path, busy_ms: int) -> None:
             source.backup(target)
             # A backup is one self-contained file: no -wal beside it to forget.
             target.execute("PRAGMA journal_mode = DELETE")
+        _check_copy(partial, dest)
         os.replace(partial, dest)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def _check_copy(partial: Path, dest: Path) -> None:
+    """``StateError`` unless SQLite finds the copy sound and at the current schema."""
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{partial.resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
+            verdict = str(db.execute("PRAGMA quick_check").fetchone()[0])
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.Error as exc:
+        verdict = str(exc)
+        version = SCHEMA_VERSION
+    if verdict != "ok":
+        first = verdict.splitlines()[0]
+        raise StateError(
+            f"the copy for {dest} failed SQLite's check ({first}); {dest} was not changed"
+        )
+    if version != SCHEMA_VERSION:
+        raise StateError(
+            f"the copy for {dest} has schema {version}, not {SCHEMA_VERSION};"
+            f" {dest} was not changed"
+        )
