@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 import structlog
 
+from gradesync import statelock
 from gradesync.clock import Clock, SystemClock
 from gradesync.config import Settings
 from gradesync.config.exposure import exposures
+from gradesync.errors import StateError
 from gradesync.learn import LearnClient, LearnSettings
 from gradesync.notify import Notifier
 from gradesync.service import Service
@@ -116,8 +118,14 @@ class Assembly:
 async def open_store(
     settings: Settings, *, clock: Clock | None = None
 ) -> AsyncIterator[AdminStore]:
-    """The state store alone, for commands that only read or mend the state."""
-    async with SQLiteStateStore(settings.state.path, clock=clock) as store:
+    """The state store alone, for commands that only read or mend the state. The state must
+    exist: a mistyped path is refused, never answered with a new, empty state."""
+    path = settings.state.path
+    if not path.exists():
+        raise StateError(
+            f"state {path} does not exist (is state.path right? run or once creates it)"
+        )
+    async with SQLiteStateStore(path, clock=clock) as store:
         yield store
 
 
@@ -138,10 +146,12 @@ async def open_service(
     notifier: Notifier | None = None,
 ) -> AsyncIterator[Service]:
     """A service over the state, the Learn client and the sinks of ``settings``, opened for
-    the length of the block (``sinks`` replaces the configured ones: tests, benchmarks)."""
+    the length of the block (``sinks`` replaces the configured ones: tests, benchmarks).
+    It holds the state's lock throughout: one daemon per state."""
     clock = clock or SystemClock()
     warn_exposures(settings)
     async with AsyncExitStack() as stack:
+        stack.enter_context(statelock.hold(settings.state.path))
         store = await stack.enter_async_context(SQLiteStateStore(settings.state.path, clock=clock))
         budget = DailyBudget(settings.learn.daily_request_budget, clock)
         assembly = Assembly(store, clock, budget)

@@ -59,6 +59,6 @@ async def test_backup_of_a_missing_state_creates_nothing(tmp_path: Path) -> None
         "state", "backup", "--config", str(config), str(tmp_path / "b.db")
     )
     assert code == 1
-    assert f"no state file at {state}" in err
+    assert f"state {state} does not exist" in err
     assert not state.exists()
     assert not (tmp_path / "b.db").exists()
