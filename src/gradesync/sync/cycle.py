@@ -9,6 +9,12 @@ Per column, the read is:
   then a full read of the column only if it moved.
 A delta answer with rows at or below the cursor means the server ignored the filter: the rows
 are then the whole column and are treated as a full read.
+
+A row or column Learn sends that cannot be represented faithfully is set aside on its own
+(:mod:`gradesync.sync.setaside`): the rest of its column and course are committed, the cursor
+stays below it so the next cycle reads it again, and it is logged once, when first set aside
+(``row.set_aside``), and once when Learn sends it good (``row.resolved``). A set-aside grade is
+never taken for a deleted one, nor a set-aside column for a deleted column.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ from gradesync.store import (
 from gradesync.sync.diff import ColumnDiff, as_event_grade, diff_column
 from gradesync.sync.events import EVENT_TYPES, EventEncoder, GradeChange
 from gradesync.sync.selection import Selection
+from gradesync.sync.setaside import ColumnRows, retry_cursor
+from gradesync.sync.setaside import reconcile as reconcile_set_aside
 from gradesync.sync.source import LearnSource
 
 log = structlog.get_logger("gradesync.sync")
@@ -68,6 +76,7 @@ class CourseResult:
     skipped: dict[str, str] = field(default_factory=dict)  # column id -> reason
     error: str | None = None
     retry_after: float | None = None
+    set_aside: int = 0  # the course's rows set aside after this cycle
 
     @property
     def ok(self) -> bool:
@@ -84,6 +93,7 @@ class _ColumnRead:
     mode: ReadMode
     diff: ColumnDiff | None = None
     baseline: bool = False
+    bad: list[BadRow] = field(default_factory=list)
 
 
 class Syncer:
@@ -148,6 +158,7 @@ class Syncer:
                     "events": dict(result.events),
                     "reads": dict(result.reads),
                     "skipped": len(result.skipped),
+                    "set_aside": result.set_aside,
                 },
             )
             await self._store.commit(unit)
@@ -156,8 +167,10 @@ class Syncer:
     async def _cycle(self, course: Course, full: bool, result: CourseResult) -> UnitOfWork:
         now = self._clock.now()
         structure = await self._store.structure(course.id)
-        columns = [c async for c in self._source.columns(course.id)]
-        unit = UnitOfWork(course_id=course.id, columns=columns)
+        bad_columns: list[BadRow] = []
+        columns = [c async for c in self._source.columns(course.id, set_aside=bad_columns)]
+        unreadable = _unreadable_columns(structure, columns, bad_columns)
+        unit = UnitOfWork(course_id=course.id, columns=[*columns, *unreadable])
 
         memberships = structure.memberships
         categories = structure.categories
@@ -171,7 +184,7 @@ class Syncer:
             memberships, categories = await self._refresh_members(course, unit, now)
 
         changes: list[GradeChange] = []
-        listed = {c.id for c in columns}
+        listed = {c.id for c in (*columns, *unreadable)}
         gone = [
             column for column_id, column in structure.columns.items() if column_id not in listed
         ]
@@ -181,6 +194,8 @@ class Syncer:
 
         wanted = [c for c in columns if self._selection.selects_column(c, now)]
         reads = await self._read_columns(course, wanted, structure, full, result)
+        dropped = {c.id for c in columns} - {c.id for c in wanted} | {c.id for c in gone}
+        self._set_aside(course, structure, unit, result, bad_columns, reads, dropped, now)
 
         seen_users = {u for r in reads if r.diff for u in r.diff.users}
         if seen_users - memberships.keys() and unit.memberships is None:
@@ -194,7 +209,7 @@ class Syncer:
             if read.diff is None:
                 continue
             previous = structure.cursors.get(read.column.id)
-            cursors[read.column.id] = ColumnCursor(
+            cursor = ColumnCursor(
                 change_index=max(
                     previous.change_index if previous else 0, read.diff.max_change_index
                 ),
@@ -202,6 +217,7 @@ class Syncer:
                 if read.mode == "full"
                 else (previous.full_read_at if previous else None),
             )
+            cursors[read.column.id] = retry_cursor(cursor, read.bad)
             self._collect(course, read, memberships, categories, changes, upserts)
         unit.cursors = cursors
         unit.grade_upserts = upserts
@@ -210,6 +226,49 @@ class Syncer:
         for change in changes:
             result.events[change.kind] += 1
         return unit
+
+    def _set_aside(
+        self,
+        course: Course,
+        structure: CourseStructure,
+        unit: UnitOfWork,
+        result: CourseResult,
+        bad_columns: list[BadRow],
+        reads: list[_ColumnRead],
+        dropped: set[str],
+        now: datetime,
+    ) -> None:
+        """Record the rows set aside this cycle, log the new and the resolved ones once."""
+        changes = reconcile_set_aside(
+            course.id,
+            structure.set_aside,
+            now,
+            bad_columns=bad_columns,
+            reads=[
+                ColumnRows(r.column.id, r.mode == "full", r.bad, r.diff.users)
+                for r in reads
+                if r.diff is not None
+            ],
+            dropped_columns=dropped,
+        )
+        unit.set_aside = changes.rows
+        unit.resolved = [row.key for row in changes.resolved]
+        for row in changes.new:
+            log.warning(
+                "row.set_aside",
+                kind=row.kind,
+                column_id=row.column_id or None,
+                user_id=row.user_id or None,
+                reason=row.reason,
+            )
+        for row in changes.resolved:
+            log.info(
+                "row.resolved",
+                kind=row.kind,
+                column_id=row.column_id or None,
+                user_id=row.user_id or None,
+            )
+        result.set_aside = len(structure.set_aside) + len(changes.new) - len(changes.resolved)
 
     async def _refresh_members(
         self, course: Course, unit: UnitOfWork, now: datetime
@@ -273,10 +332,10 @@ class Syncer:
         # The snapshot is loaded only once rows have come back, and for a delta only for the
         # users it returned: decoding every stored grade for every read was most of a steady
         # cycle's CPU.
+        bad: list[BadRow] = []
         if full or reconcile or column.calculated:
-            rows = await self._rows(course, column, None)
-            stored = await self._store.grades(course.id, column.id)
-            return _ColumnRead(column, "full", diff_column(stored, rows, full=True), baseline)
+            rows = await self._rows(course, column, None, bad)
+            return await self._full(course, column, rows, bad, baseline)
         assert cursor is not None
         if self._options.strategy == "lastchanged":
             last = await self._source.last_changed(course.id, column.id)
@@ -285,20 +344,40 @@ class Syncer:
                 not isinstance(last, BadRow) and last.change_index <= cursor.change_index
             ):
                 return _ColumnRead(column, "unchanged")
-            rows = await self._rows(course, column, None)
-            stored = await self._store.grades(course.id, column.id)
-            return _ColumnRead(column, "full", diff_column(stored, rows, full=True))
-        rows = await self._rows(course, column, cursor.change_index)
-        if not rows:
+            rows = await self._rows(course, column, None, bad)
+            return await self._full(course, column, rows, bad)
+        rows = await self._rows(course, column, cursor.change_index, bad)
+        if not rows and not bad:
             return _ColumnRead(column, "delta", ColumnDiff())
-        if any(r.change_index <= cursor.change_index for r in rows):
+        indexes = [r.change_index for r in rows] + [
+            b.change_index for b in bad if b.change_index is not None
+        ]
+        if any(index <= cursor.change_index for index in indexes):
             log.info("column.filter_ignored", column_id=column.id, cursor=cursor.change_index)
-            stored = await self._store.grades(course.id, column.id)
-            return _ColumnRead(column, "full", diff_column(stored, rows, full=True))
+            return await self._full(course, column, rows, bad)
         stored = await self._store.grades(course.id, column.id, {r.user_id for r in rows})
-        return _ColumnRead(column, "delta", diff_column(stored, rows, full=False))
+        return _ColumnRead(column, "delta", diff_column(stored, rows, full=False), bad=bad)
 
-    async def _rows(self, course: Course, column: Column, change_index: int | None) -> list[Grade]:
+    async def _full(
+        self,
+        course: Course,
+        column: Column,
+        rows: list[Grade],
+        bad: list[BadRow],
+        baseline: bool = False,
+    ) -> _ColumnRead:
+        """A full read's diff. A grade whose row was set aside has not vanished; when such a
+        row has no usable user id, which grade it is cannot be told, so none is taken for
+        vanished this time (the next cycle reads the column in full again)."""
+        stored = await self._store.grades(course.id, column.id)
+        present = {b.id for b in bad if b.id is not None}
+        sure = all(b.id is not None for b in bad)
+        diff = diff_column(stored, rows, full=sure, present=present)
+        return _ColumnRead(column, "full", diff, baseline, bad)
+
+    async def _rows(
+        self, course: Course, column: Column, change_index: int | None, bad: list[BadRow]
+    ) -> list[Grade]:
         return [
             row
             async for row in self._source.column_grades(
@@ -306,6 +385,7 @@ class Syncer:
                 column.id,
                 change_index=change_index,
                 include_disabled=self._selection.include_disabled_memberships,
+                set_aside=bad,
             )
         ]
 
@@ -436,3 +516,17 @@ class Syncer:
             time=now,
             payload=event.payload,
         )
+
+
+def _unreadable_columns(
+    structure: CourseStructure, columns: list[Column], bad: list[BadRow]
+) -> list[Column]:
+    """The stored columns that Learn listed this time in a form that cannot be represented:
+    kept as they were, neither read nor taken for deleted. When a column came without a usable
+    id, which one it is cannot be told, so every stored column missing from the list is kept."""
+    listed = {c.id for c in columns}
+    if any(b.id is None for b in bad):
+        held = set(structure.columns)
+    else:
+        held = {b.id for b in bad if b.id is not None}
+    return [c for column_id, c in structure.columns.items() if column_id in held - listed]

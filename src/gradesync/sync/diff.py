@@ -3,12 +3,13 @@
 A row is a grade when it carries a score, text, display grade, notation or exemption
 (``Grade.is_grade``). Changes are judged by content digest, never by ``changeIndex`` alone:
 a moved index over identical content emits nothing, and Calculated columns (always index 0)
-are compared by content only. A full read also finds the rows that vanished.
+are compared by content only. A full read also finds the rows that vanished; a row Learn
+listed but that was set aside (unreadable) has not vanished.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -73,8 +74,15 @@ def _previous(snapshot: Snapshot) -> dict[str, Any]:
     return as_event_grade(snapshot.content, snapshot.change_index)
 
 
-def diff_column(stored: Mapping[str, Snapshot], rows: Iterable[Grade], *, full: bool) -> ColumnDiff:
-    """Diff ``rows`` against ``stored``; a ``full`` read also finds grades that vanished."""
+def diff_column(
+    stored: Mapping[str, Snapshot],
+    rows: Iterable[Grade],
+    *,
+    full: bool,
+    present: Collection[str] = (),
+) -> ColumnDiff:
+    """Diff ``rows`` against ``stored``; a ``full`` read also finds grades that vanished, except
+    those of ``present``: users whose row Learn sent but that could not be read."""
     result = ColumnDiff()
     latest: dict[str, Grade] = {}
     for row in rows:
@@ -117,7 +125,7 @@ def diff_column(stored: Mapping[str, Snapshot], rows: Iterable[Grade], *, full: 
             result.quiet.append(Observation(user_id, row.change_index, {}, "", version))
     if full:
         for user_id, previous in stored.items():
-            if user_id not in latest and is_live(previous):
+            if user_id not in latest and user_id not in present and is_live(previous):
                 result.changes.append(
                     Change(
                         user_id, "deleted", None, _previous(previous), previous.version + 1, {}, ""
