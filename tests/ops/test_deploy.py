@@ -100,6 +100,12 @@ def test_the_image_program_runs_gradesync_with_a_umask_of_077(tmp_path: Path) ->
     assert done.stdout.split() == ["gradesync", __version__, "0o77"], done.stderr
 
 
+def test_the_demo_builds_from_the_dockerfiles_default_base_image() -> None:
+    (default,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text(), re.M)
+    compose = (DEPLOY / "compose.yaml").read_text()
+    assert re.findall(r"PYTHON_IMAGE: \$\{PYTHON_IMAGE:-(\S+)\}", compose) == [default, default]
+
+
 def test_the_stop_timeouts_of_the_examples_outlast_two_drains() -> None:
     """A stop takes up to ``sync.drain_timeout`` for running cycles, then as long again for the
     final delivery: the engine's stop timeout in the guide and the demo must be longer."""
