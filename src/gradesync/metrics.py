@@ -265,3 +265,8 @@ class MetricsCollector(Collector):
         yield GaugeMetricFamily(
             "gradesync_state_events", "Events kept in the outbox.", value=state.events
         )
+        yield GaugeMetricFamily(
+            "gradesync_rows_set_aside",
+            "Rows from Learn set aside: not representable faithfully, retried each cycle.",
+            value=state.set_aside,
+        )

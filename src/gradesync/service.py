@@ -67,6 +67,7 @@ class PassReport:
     results: list[CourseResult]
     delivered: bool  # every sink's outbox emptied before the wait ran out
     refused: int  # events the sinks refused for good during the pass
+    set_aside: int = 0  # rows from Learn set aside after the pass (docs/contract.md section 6)
 
     @property
     def incomplete(self) -> list[CourseResult]:
@@ -172,7 +173,8 @@ class Service:
         delivered = self.drained
         await self.prune_outbox()
         refused = sum(sum(d.stats.refused.values()) for d in self.deliverers)
-        return PassReport(results, delivered, refused)
+        set_aside = len(await self.store.set_aside_rows())
+        return PassReport(results, delivered, refused, set_aside)
 
     async def _operate(
         self,

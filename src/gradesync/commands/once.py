@@ -35,6 +35,7 @@ async def main(args: argparse.Namespace) -> int:
         incomplete_courses=len(report.incomplete),
         undelivered=not report.delivered,
         refused=report.refused,
+        set_aside=report.set_aside,
     )
-    incomplete = report.incomplete or not report.delivered or report.refused
+    incomplete = report.incomplete or not report.delivered or report.refused or report.set_aside
     return EXIT_INCOMPLETE if incomplete else EXIT_OK

@@ -57,6 +57,7 @@ async def main(args: argparse.Namespace) -> int:
         status = await store.status()
         courses = await store.course_status()
         dead = await store.dead_letters()
+        aside = await store.set_aside_rows()
         cursors = {
             c.course_id: _cursor_summary(await store.structure(c.course_id)) for c in courses
         }
@@ -71,6 +72,7 @@ async def main(args: argparse.Namespace) -> int:
                             for c in courses
                         ],
                         "dead_letters": [dataclasses.asdict(d) for d in dead],
+                        "set_aside": [dataclasses.asdict(r) for r in aside],
                     }
                 ),
                 indent=2,
@@ -137,6 +139,28 @@ async def main(args: argparse.Namespace) -> int:
             ],
         )
     )
+    if aside:
+        print()
+        print(
+            f"{len(aside)} rows from Learn set aside (they cannot be represented faithfully; "
+            "retried each cycle, resolved when Learn sends them good):"
+        )
+        print(
+            _table(
+                ["course", "kind", "column", "user", "since", "reason"],
+                [
+                    [
+                        r.course_id,
+                        r.kind,
+                        r.column_id or "?",  # an id Learn sent unusable
+                        r.user_id or ("?" if r.kind == "grade" else "-"),
+                        _when(r.first_seen),
+                        r.reason[:70],
+                    ]
+                    for r in aside[:20]
+                ],
+            )
+        )
     if dead:
         print()
         print(
