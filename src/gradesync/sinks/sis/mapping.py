@@ -2,8 +2,12 @@
 
 Identity (docs/contract.md section 5): the course is ``data.course.externalId`` (the child course
 where there is one), the user is the field that ``user_id`` names. An event without either is
-unmapped. The grade's numbers: points are the row's ``score``, else ``displayGrade.score``; the
-letter is the row's ``text``, else ``displayGrade.text``, else ``""``.
+unmapped, and so is one whose identity holds a control character (never sent anywhere). Where
+an identity becomes a segment of a URL path (the ``upsert`` protocol), :func:`segment_problem`
+refuses what could reach another resource: the event is unmapped with the reason.
+
+The grade's numbers: points are the row's ``score``, else ``displayGrade.score``; the letter is
+the row's ``text``, else ``displayGrade.text``, else ``""``.
 
 Besides the fields of ``event.schema.json`` this module reads three optional ones of
 ``data.column`` when an event carries them: ``externalGrade`` and ``available`` (booleans, as
@@ -13,8 +17,10 @@ Learn reports them) and ``deleted`` (true when the column itself is gone from Le
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from gradesync.models import OutboxEvent
 from gradesync.sinks.base import Outcome
@@ -81,6 +87,12 @@ def map_event(event: OutboxEvent, user_field: str) -> GradeTarget | Outcome:
     user_key = _text(user.get(user_field))
     if user_key is None:
         return Outcome.unmapped(f"user {user.get('id')} has no {user_field}")
+    for owner, field, key in (
+        (f"course {course.get('id')}", "externalId", course_key),
+        (f"user {user.get('id')}", user_field, user_key),
+    ):
+        if _CONTROL.search(key):
+            return Outcome.unmapped(f"{owner}: its {field} holds a control character")
     parent = _text(source.get("externalId")) if source.get("id") != course.get("id") else None
     return GradeTarget(
         course=course_key,
@@ -96,6 +108,39 @@ def map_event(event: OutboxEvent, user_field: str) -> GradeTarget | Outcome:
         grade=grade if isinstance(grade, dict) else None,
         parent_course=parent,
     )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What ends, splits or escapes a path segment, besides the control characters.
+_PATH_BREAKERS = {"/": "'/'", "\\": "'\\'", "?": "'?'", "#": "'#'"}
+
+
+def segment_problem(value: str) -> str | None:
+    """Why ``value`` cannot be one segment of a URL path, or None when it can: empty, ``.`` or
+    ``..``, or holding ``/``, ``\\``, ``?``, ``#`` or a control character, also when hidden
+    behind percent-encoding (``%2F``, ``%2e%2e``: a server or proxy may decode it before
+    routing). Never names the value itself."""
+    seen = value
+    for _ in range(4):  # decoded until nothing changes: %252F is %2F is /
+        found = _segment_fault(seen)
+        if found is not None:
+            return found if seen == value else f"{found} once percent-decoded"
+        decoded = unquote(seen)
+        if decoded == seen:
+            return None
+        seen = decoded
+    return "is percent-encoded too many times"
+
+
+def _segment_fault(value: str) -> str | None:
+    if value in ("", ".", ".."):
+        return "is empty, '.' or '..'"
+    for char, name in _PATH_BREAKERS.items():
+        if char in value:
+            return f"holds {name}"
+    if _CONTROL.search(value):
+        return "holds a control character"
+    return None
 
 
 def _text(value: Any) -> str | None:

@@ -8,6 +8,10 @@ twice leaves the same grade, so a re-delivered event does no harm.
 
 Changes to different grades are written a few at a time; changes to one grade keep their order,
 and after a change that must be retried nothing later of that grade is sent.
+
+User, course and item are each one path segment: an identity that could reach another resource
+(``..``, a ``/``, ``?`` or ``#``, also percent-encoded) is refused and the event unmapped with
+the reason (``mapping.segment_problem``); nothing is sent for it.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from gradesync.models import OutboxEvent
 from gradesync.sinks.base import Outcome, in_order
 from gradesync.sinks.http import HttpAnswer
 from gradesync.sinks.sis.client import SisClient
-from gradesync.sinks.sis.mapping import GradeTarget, letter, map_event, points
+from gradesync.sinks.sis.mapping import GradeTarget, letter, map_event, points, segment_problem
 
 log = structlog.get_logger("gradesync.sinks.sis")
 
@@ -76,6 +80,20 @@ class UpsertSink:
             return target.column_external_id
         return target.column_name
 
+    def unsafe(self, target: GradeTarget) -> Outcome | None:
+        """The unmapped outcome of a target whose user, course or item cannot be a path
+        segment; None when all three can."""
+        item = self.item_of(target)
+        for what, value in (
+            (f"the user's {self._config.user_id}", target.user),
+            ("the course's externalId", target.course),
+            (f"the column's {'name' if item == target.column_name else 'externalId'}", item),
+        ):
+            problem = segment_problem(value)
+            if problem is not None:
+                return Outcome.unmapped(f"{what} cannot be a SIS path segment: it {problem}")
+        return None
+
     def url_of(self, target: GradeTarget) -> str:
         user, course, item = (
             quote(v, safe="") for v in (target.user, target.course, self.item_of(target))
@@ -89,6 +107,8 @@ class UpsertSink:
         chains: dict[str, list[tuple[int, GradeTarget]]] = {}
         for index, event in enumerate(events):
             mapped = map_event(event, self._config.user_id)
+            if not isinstance(mapped, Outcome):
+                mapped = self.unsafe(mapped) or mapped
             if isinstance(mapped, Outcome):
                 results[index] = mapped
             else:
