@@ -86,7 +86,11 @@ class HealthApp:
             "quota": self._quota(),
         }
         ready = all(value == "ok" for value in checks.values())
-        return _json(200 if ready else 503, {"ready": ready, "checks": checks})
+        body: dict[str, Any] = {"ready": ready, "checks": checks}
+        stuck = self.service.stuck_courses()
+        if stuck:  # a detail, not a verdict: the other courses go on
+            body["stuck_courses"] = {course: round(age) for course, age in sorted(stuck.items())}
+        return _json(200 if ready else 503, body)
 
     async def metrics(self, _: web.Request) -> web.Response:
         try:

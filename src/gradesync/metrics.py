@@ -212,6 +212,11 @@ class MetricsCollector(Collector):
             "Scheduled courses whose last cycle failed.",
             value=sum(1 for s in states if s.failing_since is not None),
         )
+        yield GaugeMetricFamily(
+            "gradesync_courses_stuck",
+            "Courses whose running cycle has taken longer than sync.stuck_after.",
+            value=len(self.service.stuck_courses()),
+        )
 
     def _delivery(self) -> Iterator[Metric]:
         labels = ["sink"]

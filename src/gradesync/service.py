@@ -130,12 +130,13 @@ class Service:
         self._report_now = asyncio.Event()
         self._clients = AsyncExitStack()  # Learn clients opened by reloads
         self.drained = True  # whether the last final drain emptied every sink's outbox
+        self._stop_deadline = 0.0  # monotonic; when a stopping daemon gives up delivering
 
     # -- the two ways to run -----------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, reload: asyncio.Event | None = None) -> None:
-        """The daemon: cycles and deliveries until ``stop``, then drain within
-        ``sync.drain_timeout``."""
+        """The daemon: cycles and deliveries until ``stop``; then the running cycles and the
+        final delivery get ``sync.drain_timeout`` in all."""
         async with AsyncExitStack() as stack:
             address = self.settings.health.address
             if address is not None:
@@ -155,9 +156,11 @@ class Service:
             ]
             if self.notifier.enabled:
                 loops.append(self._report_status)
+            # One deadline for the whole shutdown, set when the stop comes: the running cycles
+            # and then the final delivery share ``sync.drain_timeout``.
             await self._operate(
                 lambda: self.scheduler.run(stop),
-                drain_within=self.settings.sync.drain_timeout.total_seconds(),
+                drain_within=lambda: max(0.0, self._stop_deadline - self.clock.monotonic()),
                 loops=loops,
             )
             log.info("daemon.stopped", cycles=self.stats.cycles)
@@ -168,7 +171,7 @@ class Service:
         within ``delivery.once_wait``, then prune."""
         results = await self._operate(
             lambda: self.sync_courses(full=full),
-            drain_within=self.settings.delivery.once_wait.total_seconds(),
+            drain_within=lambda: self.settings.delivery.once_wait.total_seconds(),
         )
         delivered = self.drained
         await self.prune_outbox()
@@ -180,7 +183,7 @@ class Service:
         self,
         work: Callable[[], Awaitable[T]],
         *,
-        drain_within: float,
+        drain_within: Callable[[], float],
         loops: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> T:
         """Deliver while ``work`` runs, with ``loops`` beside it; then the final drain.
@@ -199,7 +202,8 @@ class Service:
                 # The delivery loops stop after the batch in hand; one last drain per sink then
                 # delivers what is left, beginning no batch after the deadline.
                 delivery_stop.set()
-                self.drained = await self.deliver_pending(self.clock.monotonic() + drain_within)
+                deadline = self.clock.monotonic() + drain_within()
+                self.drained = await self.deliver_pending(deadline)
         except* GradesyncError as group:
             raise first_error(group) from None
         return outcome
@@ -246,6 +250,10 @@ class Service:
         if pruned:
             log.info("outbox.pruned", events=pruned, before=before.isoformat())
         return pruned
+
+    def stuck_courses(self) -> dict[str, float]:
+        """Courses whose cycle has run longer than ``sync.stuck_after``, with its age (s)."""
+        return self.scheduler.stuck(self.settings.sync.stuck_after.total_seconds())
 
     def notify_deliverers(self) -> None:
         for deliverer in self.deliverers:
@@ -306,6 +314,9 @@ class Service:
 
     async def _announce_stop(self, stop: asyncio.Event) -> None:
         await stop.wait()
+        self._stop_deadline = (
+            self.clock.monotonic() + self.settings.sync.drain_timeout.total_seconds()
+        )
         log.info(
             "daemon.stopping", drain_timeout_s=self.settings.sync.drain_timeout.total_seconds()
         )
@@ -378,6 +389,7 @@ def log_cycle(result: CourseResult) -> None:
         events=dict(result.events),
         reads=dict(result.reads),
         skipped=len(result.skipped),
+        set_aside=result.set_aside,
         duration_s=duration,
         error=result.error,
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from gradesync.commands.common import add_config_argument, load
+from gradesync.config import format_duration
 from gradesync.daemon import open_store
 from gradesync.store import CourseStructure
 
@@ -53,6 +54,7 @@ def _plain(value: Any) -> Any:
 
 async def main(args: argparse.Namespace) -> int:
     settings = load(args)
+    now, stuck_after = datetime.now(UTC), settings.sync.stuck_after
     async with open_store(settings) as store:
         status = await store.status()
         courses = await store.course_status()
@@ -68,7 +70,11 @@ async def main(args: argparse.Namespace) -> int:
                     {
                         "state": dataclasses.asdict(status),
                         "courses": [
-                            {**dataclasses.asdict(c), "cursor": cursors[c.course_id]}
+                            {
+                                **dataclasses.asdict(c),
+                                "stuck": c.stuck(now, stuck_after),
+                                "cursor": cursors[c.course_id],
+                            }
                             for c in courses
                         ],
                         "dead_letters": [dataclasses.asdict(d) for d in dead],
@@ -85,9 +91,13 @@ async def main(args: argparse.Namespace) -> int:
     )
     if status.last_cycle:
         c = status.last_cycle
+        verdict = "running" if c.finished is None else "ok" if c.ok else f"failed: {c.error or ''}"
+        print(f"last cycle: {c.course_id} at {_when(c.finished or c.started)} {verdict}")
+    stuck = [c for c in courses if c.stuck(now, stuck_after)]
+    if stuck:
         print(
-            f"last cycle: {c.course_id} at {_when(c.finished or c.started)} "
-            f"{'ok' if c.ok else 'failed: ' + (c.error or '')}"
+            f"{len(stuck)} courses stuck: a cycle has run for over "
+            f"{format_duration(stuck_after)} ({', '.join(c.course_id for c in stuck[:10])})"
         )
     print()
     print(
@@ -102,6 +112,7 @@ async def main(args: argparse.Namespace) -> int:
                 "last success",
                 "failing since",
                 "next due",
+                "running since",
                 "last error",
             ],
             [
@@ -115,6 +126,7 @@ async def main(args: argparse.Namespace) -> int:
                     _when(c.last_success),
                     _when(c.error_since),
                     _when(c.next_due),
+                    _when(c.running_since) + (" STUCK" if c.stuck(now, stuck_after) else ""),
                     (c.last_error or "")[:60],
                 ]
                 for c in courses

@@ -89,6 +89,7 @@ class SyncConfig(Section):
     strategy: Literal["changeindex", "lastchanged"] = "changeindex"
     emit_baseline: bool = True
     drain_timeout: Duration = timedelta(seconds=30)
+    stuck_after: PositiveDuration = timedelta(minutes=30)
 
     @model_validator(mode="after")
     def _jitter_below_interval(self) -> SyncConfig:

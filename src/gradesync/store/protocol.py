@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -131,10 +131,15 @@ class CourseStatus:
     next_due: datetime | None
     columns: int
     grades: int  # live grades, tombstones aside
+    running_since: datetime | None = None  # start of a cycle not yet finished
 
     @property
     def failing(self) -> bool:
         return self.error_since is not None
+
+    def stuck(self, now: datetime, after: timedelta) -> bool:
+        """A cycle has been running for longer than ``after``."""
+        return self.running_since is not None and now - self.running_since > after
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,15 @@ async def course_status(
     tombstones = await _per_course(
         db, f"SELECT course_id, count(*) FROM grades WHERE {TOMBSTONE} GROUP BY course_id"
     )
+    # A course's newest cycle without an end is running (or was cut short by a kill, until the
+    # next cycle of the course starts).
+    running = {
+        course_id: parse_time(started)
+        for course_id, started in await db.execute_fetchall(
+            "SELECT c.course_id, c.started FROM cycles c WHERE c.finished IS NULL"
+            " AND c.n = (SELECT max(n) FROM cycles WHERE course_id = c.course_id)"
+        )
+    }
     return [
         CourseStatus(
             course_id=row[0],
@@ -98,6 +107,7 @@ async def course_status(
             next_due=parse_time(row[9]),
             columns=columns.get(row[0], 0),
             grades=rows_per_course.get(row[0], 0) - tombstones.get(row[0], 0),
+            running_since=running.get(row[0]),
         )
         for row in rows
     ]

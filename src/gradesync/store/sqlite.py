@@ -146,7 +146,11 @@ class SQLiteStateStore:
         await self.close()
 
     def _fail(self, what: str, exc: sqlite3.Error) -> StateError:
-        return StateError(f"{what} failed on the state file {self.path}: {exc}")
+        return StateError(
+            f"{what} failed on the state file {self.path}: {exc}",
+            path=str(self.path),
+            reason=str(exc),
+        )
 
     @contextlib.asynccontextmanager
     async def _transaction(self, what: str) -> AsyncIterator[aiosqlite.Connection]:

@@ -140,6 +140,10 @@ class Syncer:
         """One cycle of one course. Never raises for one bad course, except a fatal error."""
         result = CourseResult(course.id, uuid.uuid4().hex[:12], self._clock.now())
         with structlog.contextvars.bound_contextvars(course_id=course.id, cycle_id=result.cycle_id):
+            # The start is recorded, so that `status` (another process) sees a cycle that
+            # never ends: a stuck course.
+            started = CycleRecord(course.id, result.cycle_id, result.started)
+            await self._store.commit(UnitOfWork(course_id=course.id, cycle=started))
             try:
                 unit = await self._cycle(course, full, result)
             except (SkippableLearnError, RetriableLearnError) as exc:

@@ -63,8 +63,15 @@ class Scheduler:
     cycles: int = 0
     fatal: FatalLearnError | None = None
     state_failing: bool = False  # the last commit to the state failed (disk full, I/O error)
+    running_since: dict[str, float] = field(default_factory=dict)  # course id -> monotonic start
     _courses_due: float = 0.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def stuck(self, after: float) -> dict[str, float]:
+        """Courses whose running cycle started more than ``after`` seconds ago, with its age."""
+        now = self.clock.monotonic()
+        ages = {course_id: now - since for course_id, since in self.running_since.items()}
+        return {course_id: age for course_id, age in ages.items() if age > after}
 
     def _jitter(self) -> float:
         return self.rng.uniform(0, self.options.jitter.total_seconds())
@@ -138,6 +145,7 @@ class Scheduler:
                 for _, course_id in due[: self.options.concurrency - len(running)]:
                     task = asyncio.create_task(self._run_course(self.courses[course_id]))
                     running[course_id] = task
+                    self.running_since[course_id] = self.clock.monotonic()
                     task.add_done_callback(functools.partial(self._finished, running, course_id))
                 await self._wait(stop, running)
         finally:
@@ -163,6 +171,7 @@ class Scheduler:
         self, running: dict[str, asyncio.Task[None]], course_id: str, _: asyncio.Task[None]
     ) -> None:
         task = running.pop(course_id, None)
+        self.running_since.pop(course_id, None)
         error = task.exception() if task is not None and not task.cancelled() else None
         if isinstance(error, FatalLearnError):
             self.fatal = self.fatal or error  # e.g. credentials refused: stop the daemon
