@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import structlog
 from tests.e2e_support import config_text
 
 from gradesync.cli import build_parser
@@ -16,7 +18,9 @@ from gradesync.commands import once, status
 from gradesync.config import load_settings
 from gradesync.daemon import open_service
 from gradesync.metrics import MetricsCollector
+from gradesync.service import log_cycle
 from gradesync.simulator import Simulator, World, WorldSpec, serve
+from gradesync.sync.cycle import CourseResult
 
 
 def a_graded_row(sim: Simulator) -> tuple[str, str, str]:
@@ -70,3 +74,11 @@ async def test_once_status_and_metrics_count_a_row_set_aside_until_it_resolves(
         assert f"courses/{course}/columns/{column}/users/{user}" in delivered
         assert await status.main(command("status", "--json")) == 0
         assert json.loads(capsys.readouterr().out)["state"]["set_aside"] == 0
+
+
+def test_the_cycle_line_counts_the_rows_set_aside() -> None:
+    result = CourseResult("_1_1", "c1", datetime(2026, 1, 5, tzinfo=UTC), set_aside=2)
+    with structlog.testing.capture_logs() as logs:
+        log_cycle(result)
+    (line,) = logs
+    assert (line["event"], line["set_aside"]) == ("cycle.done", 2)
