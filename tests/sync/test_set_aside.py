@@ -4,7 +4,7 @@ and SQLite state against the simulator serving rows and columns no faithful copy
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ class Harness:
         for n, user in enumerate(self.users):  # every student graded in both columns
             self.world.set_score(self.course, self.column, user, float(n))
             self.world.set_score(self.course, self.other_column, user, float(n) + 0.5)
-        self.logs: list[dict[str, Any]] = []
+        self.logs: list[MutableMapping[str, Any]] = []
         self.result: CourseResult | None = None
 
     async def cycle(self, *, full: bool = False) -> list[dict[str, Any]]:
@@ -56,7 +56,7 @@ class Harness:
         # The calculated Total follows every edit; what matters here is the kept columns.
         return [e for e in events if e["data"]["column"]["type"] != "Calculated"]
 
-    def logged(self, event: str) -> list[dict[str, Any]]:
+    def logged(self, event: str) -> list[MutableMapping[str, Any]]:
         return [entry for entry in self.logs if entry["event"] == event]
 
     def subject(self, user: str, column: str | None = None) -> str:
@@ -99,10 +99,10 @@ async def test_a_bad_row_is_set_aside_retried_and_resolved_while_the_rest_goes_o
     bad_index = h.world.grade(h.course, h.column, bad_user)["changeIndex"]  # type: ignore[index]
     h.sim.faults.bad_rows = {(h.course, h.column, bad_user): "nan"}
 
-    events = {e["subject"] for e in await h.cycle()}
+    subjects = {e["subject"] for e in await h.cycle()}
     others = {h.subject(u) for u in h.users if u != bad_user}
-    assert others | {h.subject(u, h.other_column) for u in h.users} <= events
-    assert h.subject(bad_user) not in events
+    assert others | {h.subject(u, h.other_column) for u in h.users} <= subjects
+    assert h.subject(bad_user) not in subjects
     (row,) = await h.set_aside()
     assert (row.course_id, row.kind, row.column_id, row.user_id) == (
         h.course,
