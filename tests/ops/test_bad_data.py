@@ -62,7 +62,7 @@ async def test_once_status_and_metrics_count_a_row_set_aside_until_it_resolves(
 
         assert await status.main(command("status")) == 0
         text = capsys.readouterr().out
-        assert "1 rows from Learn set aside" in text and user in text
+        assert "rows from Learn set aside: 1" in text and user in text
 
         async with open_service(load_settings(str(config))) as service:
             exposition = (await MetricsCollector(service).render()).decode()

@@ -154,8 +154,8 @@ async def main(args: argparse.Namespace) -> int:
     if aside:
         print()
         print(
-            f"{len(aside)} rows from Learn set aside (they cannot be represented faithfully; "
-            "retried each cycle, resolved when Learn sends them good):"
+            f"rows from Learn set aside: {len(aside)} (they cannot be represented faithfully; "
+            "retried each cycle, resolved when Learn sends them good)"
         )
         print(
             _table(
