@@ -5,7 +5,9 @@ requests are not counted in the stats. Ids are the same as the World's Python AP
 
     GET  /__simulator__/state                 changeIndex, sizes, faults, stats, activity
     GET  /__simulator__/grade?courseId=&columnId=&userId=   the row as served (or null)
-    POST /__simulator__/faults                {field: value, ...}: change fault parameters
+    POST /__simulator__/faults                {field: value, ...}: change fault parameters;
+                                              bad_rows, bad_columns as [{courseId, columnId,
+                                              userId (rows only), kind}]
     POST /__simulator__/stats/reset
     POST /__simulator__/token/expire          revoke the current token
     POST /__simulator__/grades/score          {courseId, columnId, userId, score}
