@@ -10,11 +10,16 @@ import signal
 import socket
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tests.e2e_support import config_text
 
+from gradesync.config import Settings
+from gradesync.models import Column
+from gradesync.service import Service
 from gradesync.simulator import Simulator
 
 WAIT = 30.0  # seconds any one expected thing may take before a test gives up
@@ -133,3 +138,34 @@ class DaemonProcess:
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
         return await asyncio.wait_for(self.process.wait(), WAIT)
+
+
+def service_settings(sim: Simulator, tmp: Path, **sync: str) -> Settings:
+    """Settings for a service in this process against ``sim``, with ``[sync]`` keys."""
+    return Settings.model_validate(
+        {
+            "learn": {
+                "base_url": sim.base_url,
+                "client_id": sim.client_id,
+                "client_secret": sim.client_secret,
+                "requests_per_second": 1000,
+            },
+            "state": {"path": str(tmp / "state.db")},
+            "sync": {"interval": "1m", "jitter": "1s", **sync},
+            "sinks": [{"type": "file", "path": str(tmp / "events.jsonl")}],
+        }
+    )
+
+
+def hang_course(service: Service, monkeypatch: pytest.MonkeyPatch, course_id: str) -> None:
+    """Learn never answers the column list of ``course_id``: its cycles hang; others go on."""
+    real = service.client.columns
+
+    async def never() -> AsyncIterator[Column]:
+        await asyncio.Event().wait()
+        yield  # type: ignore[misc]
+
+    def columns(requested: str, **options: Any) -> AsyncIterator[Column]:
+        return never() if requested == course_id else real(requested, **options)
+
+    monkeypatch.setattr(service.client, "columns", columns)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e_support import SimulatorProcess, simulator_process
+from tests.e2e_support import SimulatorProcess, config_text, simulator_process
 
 from gradesync import cli
 from gradesync.errors import AuthenticationError, StateError
@@ -27,21 +27,7 @@ def sim() -> Iterator[SimulatorProcess]:
 
 def write_config(sim: SimulatorProcess, tmp: Path) -> Path:
     config = tmp / "gradesync.toml"
-    config.write_text(
-        f"""[learn]
-base_url = "{sim.base_url}"
-client_id = "{sim.client_id}"
-client_secret = "{sim.client_secret}"
-requests_per_second = 1000
-
-[state]
-path = "{tmp / "state.db"}"
-
-[[sinks]]
-type = "file"
-path = "{tmp / "events.jsonl"}"
-"""
-    )
+    config.write_text(config_text(sim, state=tmp / "state.db", events=tmp / "events.jsonl"))
     return config
 
 

@@ -4,16 +4,15 @@ that it fits within an engine's stop timeout (docs: the operator's guide, "The s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.ops.ops_support import hang_course, service_settings
 
 from gradesync.clock import ManualClock
-from gradesync.config import Settings
 from gradesync.daemon import open_service
-from gradesync.models import Column, OutboxEvent
+from gradesync.models import OutboxEvent
 from gradesync.simulator import World, WorldSpec, serve
 from gradesync.sinks.base import Outcome
 from gradesync.sinks.file import FileSink
@@ -34,32 +33,10 @@ async def test_a_stop_ends_within_one_drain_timeout_with_a_hung_cycle_and_a_sink
     )
     clock = ManualClock()
     async with serve(World(spec)) as sim:
-        settings = Settings.model_validate(
-            {
-                "learn": {
-                    "base_url": sim.base_url,
-                    "client_id": sim.client_id,
-                    "client_secret": sim.client_secret,
-                    "requests_per_second": 1000,
-                },
-                "state": {"path": str(tmp_path / "state.db")},
-                "sync": {"interval": "1m", "jitter": "1s", "drain_timeout": "30s"},
-                "sinks": [{"type": "file", "path": str(tmp_path / "events.jsonl")}],
-            }
-        )
+        settings = service_settings(sim, tmp_path, drain_timeout="30s")
         sink = DownSink(tmp_path / "events.jsonl")
         async with open_service(settings, clock=clock, sinks=[sink]) as service:
-            real = service.client.columns
-            victim = (await service.syncer.list_courses())[0].id
-
-            async def never() -> AsyncIterator[Column]:
-                await asyncio.Event().wait()
-                yield  # type: ignore[misc]
-
-            def hangs_for_one(course_id: str, **options: Any) -> AsyncIterator[Column]:
-                return never() if course_id == victim else real(course_id, **options)
-
-            monkeypatch.setattr(service.client, "columns", hangs_for_one)
+            hang_course(service, monkeypatch, (await service.syncer.list_courses())[0].id)
             stop = asyncio.Event()
             running = asyncio.create_task(service.run(stop))
             for _ in range(5):  # the other course commits events the sink will not take

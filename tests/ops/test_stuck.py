@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from tests.e2e_support import config_text
+from tests.ops.ops_support import hang_course, service_settings
 from tests.store.store_builders import COURSE, course, cycle
 
 from gradesync import cli
 from gradesync.clock import ManualClock
-from gradesync.config import Settings
 from gradesync.daemon import open_service
 from gradesync.health import HealthApp
 from gradesync.metrics import MetricsCollector
-from gradesync.models import Column
-from gradesync.simulator import Simulator, World, WorldSpec, serve
+from gradesync.simulator import World, WorldSpec, serve
 from gradesync.store import SQLiteStateStore, UnitOfWork
 
 
@@ -41,70 +40,19 @@ async def test_the_newest_unfinished_cycle_of_a_course_is_its_running_one(tmp_pa
         assert (await store.course_status())[0].running_since is None
 
 
-def write_config(sim: Simulator, tmp: Path) -> Path:
-    config = tmp / "gradesync.toml"
-    config.write_text(
-        f"""[learn]
-base_url = "{sim.base_url}"
-client_id = "{sim.client_id}"
-client_secret = "{sim.client_secret}"
-
-[state]
-path = "{tmp / "state.db"}"
-
-[sync]
-interval = "1m"
-jitter = "1s"
-stuck_after = "10m"
-
-[[sinks]]
-type = "file"
-path = "{tmp / "events.jsonl"}"
-"""
-    )
-    return config
-
-
 async def test_a_hung_cycle_shows_as_stuck_while_the_other_courses_go_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    world = World(
-        WorldSpec(
-            seed=2, courses=3, columns_per_course=2, students_per_course=3, cross_listed_parents=0
-        )
+    spec = WorldSpec(
+        seed=2, courses=3, columns_per_course=2, students_per_course=3, cross_listed_parents=0
     )
     clock = ManualClock()
-    hung = asyncio.Event()
-    async with serve(world) as sim:
-        settings = Settings.model_validate(
-            {
-                "learn": {
-                    "base_url": sim.base_url,
-                    "client_id": sim.client_id,
-                    "client_secret": sim.client_secret,
-                    "requests_per_second": 1000,
-                },
-                "state": {"path": str(tmp_path / "state.db")},
-                "sync": {"interval": "1m", "jitter": "1s", "stuck_after": "10m"},
-                "sinks": [{"type": "file", "path": str(tmp_path / "events.jsonl")}],
-            }
-        )
+    async with serve(World(spec)) as sim:
+        settings = service_settings(sim, tmp_path, stuck_after="10m")
         async with open_service(settings, clock=clock) as service:
-            real = service.client.columns
             courses = await service.syncer.list_courses()
             victim = courses[0].id
-
-            def hangs_for_one(course_id: str, **options: Any) -> AsyncIterator[Column]:
-                if course_id != victim:
-                    return real(course_id, **options)
-                hung.set()
-                return never()  # a Learn that never answers for this course
-
-            async def never() -> AsyncIterator[Column]:
-                await asyncio.Event().wait()
-                yield  # type: ignore[misc]
-
-            monkeypatch.setattr(service.client, "columns", hangs_for_one)
+            hang_course(service, monkeypatch, victim)
             stop = asyncio.Event()
             running = asyncio.create_task(service.run(stop))
             health = HealthApp(service, MetricsCollector(service), stale_after=3600)
@@ -112,7 +60,6 @@ async def test_a_hung_cycle_shows_as_stuck_while_the_other_courses_go_on(
                 for _ in range(15):  # fifteen simulated minutes
                     await clock.advance(60)
                     await asyncio.sleep(0.01)
-                assert hung.is_set()
                 body: dict[str, Any] = await (await client.get("/readyz")).json()
                 metrics = await (await client.get("/metrics")).text()
             assert list(body["stuck_courses"]) == [victim]
@@ -123,8 +70,15 @@ async def test_a_hung_cycle_shows_as_stuck_while_the_other_courses_go_on(
                 await clock.advance(31)
                 await asyncio.sleep(0.01)
             await running
-
-        config = write_config(sim, tmp_path)
+        config = tmp_path / "gradesync.toml"
+        config.write_text(
+            config_text(
+                sim,
+                state=tmp_path / "state.db",
+                events=tmp_path / "events.jsonl",
+                sections='[sync]\nstuck_after = "10m"\n',
+            )
+        )
     # `status` is another process in real life: it reads the state only. The hung cycle was
     # cancelled at stop, so its start stays the newest unfinished cycle of the course.
     capsys.readouterr()
