@@ -1,30 +1,19 @@
 """Every response gradesync uses fits the official Learn spec (Swagger 2.0, 3900.68).
 
 The spec is read from ``$GRADESYNC_LEARN_API_DIR`` (else ``../shared/learn-api`` beside the
-repository) and used whole as the resolution root, so ``#/definitions/...`` refs resolve. Each
-body is checked twice: against the operation's response schema (Draft 4), and for properties
-the schema does not declare (the spec allows extras; a faithful simulator invents none).
-
-One known deviation is patched, and only it: the spec types ``RestException.status`` as a
-string, while Learn sends a number (docs/learn-api.md section 5), so the simulator does too.
+repository); ``speccheck`` says how a body is checked and which one deviation is allowed.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 from typing import Any
 
 import pytest
-from jsonschema import Draft4Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT4
 from tests.simulator.simclient import API, Api, Reply
+from tests.simulator.speccheck import Checker, load
 from tests.spec_support import SPEC_ENV, spec_path
 
 from gradesync.simulator import World
-
-BASE = "urn:learn-openapi"
 
 
 @pytest.fixture(scope="module")
@@ -32,68 +21,7 @@ def spec() -> dict[str, Any]:
     path = spec_path()
     if not path.is_file():
         pytest.skip(f"the official Learn OpenAPI document is not at {path} (set {SPEC_ENV})")
-    document: dict[str, Any] = json.loads(path.read_text())
-    patched = copy.deepcopy(document)
-    # The one known deviation: Learn sends RestException.status as a number.
-    patched["definitions"]["RestException"]["properties"]["status"] = {"type": "integer"}
-    return patched
-
-
-def _pointer(*parts: str) -> str:
-    return "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-class Checker:
-    """Validates bodies against the schema an operation declares for a status."""
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.spec = spec
-        resource = Resource.from_contents(spec, default_specification=DRAFT4)
-        self.registry: Registry[Any] = Registry().with_resource(BASE, resource)
-
-    def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
-        while "$ref" in schema:
-            name = schema["$ref"].removeprefix("#/definitions/")
-            schema = self.spec["definitions"][name]
-        return schema
-
-    def schema_for(self, template: str, method: str, status: int) -> dict[str, Any]:
-        responses = self.spec["paths"][API.rstrip("/") + "/" + template][method]["responses"]
-        if str(status) in responses:
-            return {"$ref": f"{BASE}#/{_pointer('paths', API.rstrip('/') + '/' + template)}"
-                    f"/{method}/responses/{status}/schema"}  # fmt: skip
-        assert status >= 400, f"{template} does not declare {status}"
-        return {"$ref": f"{BASE}#/definitions/RestException"}
-
-    def undeclared(self, body: Any, schema: dict[str, Any], where: str = "") -> list[str]:
-        """Properties in ``body`` that ``schema`` does not declare."""
-        if "$ref" in schema and schema["$ref"].startswith(BASE):
-            path = schema["$ref"].removeprefix(BASE + "#/").split("/")
-            node: Any = self.spec
-            for part in path:
-                node = node[part.replace("~1", "/").replace("~0", "~")]
-            schema = node
-        schema = self._resolve(schema)
-        found: list[str] = []
-        if isinstance(body, dict):
-            properties = schema.get("properties", {})
-            for key, value in body.items():
-                if key not in properties:
-                    found.append(f"{where}.{key}")
-                else:
-                    found += self.undeclared(value, properties[key], f"{where}.{key}")
-        elif isinstance(body, list):
-            for item in body:
-                found += self.undeclared(item, schema.get("items", {}), f"{where}[]")
-        return found
-
-    def check(self, template: str, reply: Reply, method: str = "get") -> None:
-        schema = self.schema_for(template, method, reply.status)
-        body = reply.json()
-        validator = Draft4Validator(schema, registry=self.registry)
-        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
-        assert not errors, f"{template} {reply.status}: {errors[:5]}"
-        assert not self.undeclared(body, schema), f"{template}: {self.undeclared(body, schema)}"
+    return load(path, "RestException")
 
 
 @pytest.fixture

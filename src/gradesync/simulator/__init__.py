@@ -4,8 +4,9 @@
     async with serve(world, faults=Faults(rate_5xx=0.05)) as sim:
         ...  # point a client at sim.base_url with sim.client_id / sim.client_secret
 
-See ``world`` for the institution and its edits, ``routes`` for the endpoints, ``app`` for the
-order in which faults apply, and ``control`` for the ``/__simulator__/`` endpoints.
+See ``world`` for the institution and its edits, ``gradelog`` for its gradebook log, ``routes``
+and ``logapi`` for the endpoints, ``app`` for the order in which faults apply, and ``control``
+for the ``/__simulator__/`` endpoints.
 """
 
 from gradesync.simulator.app import create_app

@@ -21,6 +21,7 @@ from gradesync.clock import Clock, SystemClock
 from gradesync.simulator.control import Activity, Control
 from gradesync.simulator.faults import DROPPED, Dice, Faults, Stats
 from gradesync.simulator.gate import Quota, Tokens
+from gradesync.simulator.logapi import LogApi
 from gradesync.simulator.routes import PREFIX, LearnApi
 from gradesync.simulator.wire import ApiError, rest_error
 from gradesync.simulator.world import World
@@ -196,6 +197,7 @@ def create_app(
     app[STATE] = state
     app.router.add_post(PREFIX + TOKEN_ENDPOINT, state.tokens.handle)
     app.router.add_routes(LearnApi(world, faults).routes())
+    app.router.add_routes(LogApi(world, faults).routes())
     app.router.add_route("*", PREFIX + "{tail:.*}", _not_found)
     app.router.add_routes(Control(state).routes())
     return app

@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-lifetime", type=int, default=3600, help="seconds")
     parser.add_argument("--daily-quota", type=int, default=None, help="default: unlimited")
     parser.add_argument("--activity-per-minute", type=float, default=0.0, help="random edits")
+    parser.add_argument(
+        "--activity-bulk-share",
+        type=float,
+        default=0.0,
+        help="share of activity ticks that edit several grades at one instant",
+    )
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
     parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
 
@@ -91,6 +97,8 @@ async def main(args: argparse.Namespace, signals: StopSignal) -> int:
     """Serve until ``signals.stop`` is set; 2 when the options describe no possible world."""
     try:
         world, faults = _world(args), _faults(args)
+        if not 0 <= args.activity_bulk_share <= 1:
+            raise ValueError("--activity-bulk-share must be between 0 and 1")
     except ValueError as exc:
         print(f"gradesync simulate: {exc}", file=sys.stderr)
         return 2
@@ -102,6 +110,7 @@ async def main(args: argparse.Namespace, signals: StopSignal) -> int:
         client_id=args.client_id,
         client_secret=args.client_secret,
         activity_per_minute=args.activity_per_minute,
+        activity_bulk_share=args.activity_bulk_share,
     ) as sim:
         print(f"base_url: {sim.base_url}")
         print(f"client_id: {sim.client_id}")

@@ -14,18 +14,28 @@ requests are not counted in the stats. Ids are the same as the World's Python AP
     POST /__simulator__/grades/text           {courseId, columnId, userId, text|null}
     POST /__simulator__/grades/exempt         {courseId, columnId, userId, exempt}
     POST /__simulator__/grades/clear          {courseId, columnId, userId}
+    POST /__simulator__/grades/bulk           {courseId, scores: [{columnId, userId, score}]}
+                                              -> {changeIndexes}: one instant for them all
     POST /__simulator__/students              {courseId, childCourseId?} -> {userId}
     POST /__simulator__/students/remove       {courseId, userId}
     POST /__simulator__/memberships/disable   {courseId, userId, disabled?}
     POST /__simulator__/columns               {courseId, name, type?, possible?, due?}
     POST /__simulator__/columns/delete        {courseId, columnId}
     POST /__simulator__/random-edits          {n, seed?}
-    POST /__simulator__/activity              {perMinute}
+    POST /__simulator__/activity              {perMinute, bulkShare?}: bulkShare of the ticks
+                                              make a bulk edit instead of one edit (default 0)
+    GET  /__simulator__/edits?courseId=       every edit with its true time, logged or not
+    POST /__simulator__/gradebook-log         {logEdits}: off, new edits leave no log entry
+    POST /__simulator__/gradebook-log/clear   {courseId}: drop the course's log entries so far
+
+The log's other knobs are faults: ``forbidden_logs`` (403) and ``learn_version`` (below 3900.71
+the log paths answer 404).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -45,19 +55,27 @@ CONTROL = "/__simulator__/"
 
 
 class Activity:
-    """Edits random grades at a set rate, paced by the injected clock (for the demo)."""
+    """Edits random grades at a set rate, paced by the injected clock (for the demo). A share
+    of the ticks (``bulk_share``, none by default) make a bulk edit instead: several grades of
+    one column at one instant."""
 
     def __init__(self, world: World, clock: Clock) -> None:
         self.world = world
         self.clock = clock
         self.per_minute = 0.0
+        self.bulk_share = 0.0
         self.edits = 0
         self._changed = asyncio.Event()
+        self._dice = random.Random(world.spec.seed)
 
-    def set_rate(self, per_minute: float) -> None:
+    def set_rate(self, per_minute: float, bulk_share: float | None = None) -> None:
         if per_minute < 0:
             raise ValueError("perMinute cannot be negative")
+        if bulk_share is not None and not 0 <= bulk_share <= 1:
+            raise ValueError("bulkShare must be between 0 and 1")
         self.per_minute = per_minute
+        if bulk_share is not None:
+            self.bulk_share = bulk_share
         self._changed.set()
 
     async def run(self) -> None:
@@ -69,7 +87,10 @@ class Activity:
                 continue
             await self.clock.sleep(60.0 / self.per_minute)
             if self.per_minute > 0:
-                self.edits += self.world.random_edits(1)
+                if self.bulk_share > 0 and self._dice.random() < self.bulk_share:
+                    self.edits += self.world.random_bulk_edit()
+                else:
+                    self.edits += self.world.random_edits(1)
 
 
 Action = Callable[[dict[str, Any]], Any]
@@ -92,6 +113,7 @@ class Control:
                 "changeIndex": world.set_exempt(*_grade_ref(b), bool(b["exempt"]))
             },
             "grades/clear": lambda b: {"changeIndex": world.clear_grade(*_grade_ref(b))},
+            "grades/bulk": lambda b: {"changeIndexes": world.set_scores(b["courseId"], _scores(b))},
             "students": lambda b: {
                 "userId": world.add_student(b["courseId"], child_course_id=b.get("childCourseId"))
             },
@@ -105,7 +127,11 @@ class Control:
                 "edits": world.random_edits(int(b["n"]), seed=b.get("seed")),
                 "changeIndex": world.change_index,
             },
-            "activity": lambda b: self.state.activity.set_rate(float(b["perMinute"])),
+            "activity": lambda b: self.state.activity.set_rate(
+                float(b["perMinute"]), _optional_float(b.get("bulkShare"))
+            ),
+            "gradebook-log": self._set_logging,
+            "gradebook-log/clear": lambda b: world.clear_log(b["courseId"]),
             "faults": self._set_faults,
             "stats/reset": lambda _: self.state.stats.reset(),
             "token/expire": lambda _: self.state.tokens.expire(),
@@ -114,6 +140,7 @@ class Control:
         routes += [
             web.get(CONTROL + "state", self.show_state),
             web.get(CONTROL + "grade", self.show_grade),
+            web.get(CONTROL + "edits", self.show_edits),
         ]
         return routes
 
@@ -126,6 +153,13 @@ class Control:
             possible=float(body.get("possible", 100.0)),
             due=due,
         )
+
+    def _set_logging(self, body: dict[str, Any]) -> dict[str, Any]:
+        on = body["logEdits"]
+        if not isinstance(on, bool):
+            raise ValueError("logEdits must be true or false")
+        self.state.world.log_edits = on
+        return {"logEdits": on}
 
     def _set_faults(self, body: dict[str, Any]) -> dict[str, Any]:
         faults = self.state.faults
@@ -150,8 +184,11 @@ class Control:
                 },
                 "activity": {
                     "perMinute": state.activity.per_minute,
+                    "bulkShare": state.activity.bulk_share,
                     "edits": state.activity.edits,
                 },
+                "logEdits": state.world.log_edits,
+                "started": state.world.started.isoformat(),
             }
         )
 
@@ -165,9 +202,27 @@ class Control:
             return _problem(404, str(exc))
         return web.json_response(row)
 
+    async def show_edits(self, request: web.Request) -> web.Response:
+        try:
+            edits = self.state.world.edit_log(request.query.get("courseId") or None)
+        except NotFound as exc:
+            return _problem(404, str(exc))
+        return web.json_response({"edits": [edit.as_json() for edit in edits]})
+
 
 def _grade_ref(body: dict[str, Any]) -> tuple[str, str, str]:
     return body["courseId"], body["columnId"], body["userId"]
+
+
+def _scores(body: dict[str, Any]) -> dict[tuple[str, str], float]:
+    scores = body["scores"]
+    if not isinstance(scores, list) or not all(isinstance(s, dict) for s in scores):
+        raise ValueError("scores must be a list of {columnId, userId, score}")
+    return {(s["columnId"], s["userId"]): float(s["score"]) for s in scores}
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _problem(status: int, message: str) -> web.Response:

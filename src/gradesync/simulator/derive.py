@@ -20,6 +20,7 @@ USER_BASE = 100_000
 CATEGORY_BASE = 40_000_000
 COLUMN_BASE = 50_000_000
 MEMBERSHIP_BASE = 90_000_000
+LOG_BASE = 300_000_000  # gradebook log entries: each course's history, then the edits
 CHANGE_INDEX_BASE = 1_000_000
 
 CATEGORIES = ("Assignment", "Test", "Participation")

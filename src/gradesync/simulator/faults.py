@@ -8,6 +8,12 @@ Bad data: ``bad_rows`` serves chosen grade rows, and ``bad_columns`` chosen colu
 no faithful copy can hold (:data:`BadValue`); over HTTP each is a list of objects,
 ``[{"courseId", "columnId", "userId", "kind"}]``. A hostile server: ``drip`` sends every API
 answer one byte at a time, ``oversize`` pads every 200 answer with blank space.
+
+The gradebook log (docs/learn-api.md section 4.9): ``forbidden_logs`` makes its endpoints answer
+403, as for an integration user without the entitlements they need; ``learn_version`` is the
+version ``v1/system/version`` reports, and below 3900.71 (an older Learn) the log paths answer
+404. The knobs of the log's content (edits that leave no entry, a cleared history) belong to
+the world.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, Literal
@@ -26,6 +33,11 @@ UNLIMITED = 2_147_483_647
 
 # The status recorded in Stats for a connection dropped without a response.
 DROPPED = 0
+
+# The version the simulator reports by default: one that serves the gradebook log.
+LEARN_VERSION = "3900.123.0"
+# The first version with the gradebook log endpoints.
+LOGS_SINCE = (3900, 71, 0)
 
 
 BadValue = Literal[
@@ -120,7 +132,25 @@ class Faults(BaseModel):
     bad_columns: dict[tuple[str, str], BadValue] = Field(default_factory=dict)
     drip: float = Field(0.0, ge=0)  # seconds between two bytes of an API answer; 0: all at once
     oversize: int = Field(0, ge=0)  # bytes of blank space added to the end of each 200 answer
+    forbidden_logs: bool = False  # the gradebook log endpoints answer 403
+    learn_version: str = LEARN_VERSION  # major.minor.patch; below 3900.71 the log is not served
     seed: int = 0
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        major, minor, patch = (int(part) for part in self.learn_version.split("."))
+        return major, minor, patch
+
+    @property
+    def serves_logs(self) -> bool:
+        return self.version >= LOGS_SINCE
+
+    @field_validator("learn_version")
+    @classmethod
+    def _version_form(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{1,6}\.\d{1,6}\.\d{1,6}", value):
+            raise ValueError(f"learn_version must read major.minor.patch, as 3900.123.0: {value!r}")
+        return value
 
     @field_validator("bad_rows", mode="before")
     @classmethod

@@ -2,13 +2,14 @@
 
 Paths, parameters, page sizes and error bodies follow docs/learn-api.md sections 2-5. Default and
 maximum ``limit``: courses 100, memberships 200, columns 200, column grades 100, others 100.
+The gradebook log is ``logapi``'s.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -30,24 +31,26 @@ from gradesync.simulator.wire import (
 from gradesync.simulator.world import World
 
 PREFIX = "/learn/api/public/"
-VERSION = {"learn": {"major": 3900, "minor": 68, "patch": 0, "build": "rel.68+simulator"}}
 V3_ONLY_COURSE_FIELDS = frozenset({"modified", "allowObservers", "closedComplete"})
 COURSE_SORTS = ("courseId", "name", "externalId", "created", "modified")
 
 
-def _date(request: web.Request, name: str) -> datetime | None:
+def query_date(request: web.Request, name: str) -> datetime | None:
+    """A date query parameter (ISO 8601, as ``2025-09-08T15:35:05.817Z``; UTC when it names no
+    offset), or None when absent; 400 when it is not a date."""
     raw = request.query.get(name)
     if not raw:
         return None
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(400, f"Invalid date for {name}: {raw}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _date_filter(request: web.Request, name: str) -> Callable[[dict[str, Any]], bool]:
     """``created``/``createdCompare`` and friends: greaterOrEqual unless told lessThan."""
-    moment = _date(request, name)
+    moment = query_date(request, name)
     compare = request.query.get(f"{name}Compare", "greaterOrEqual")
     if compare not in ("greaterOrEqual", "lessThan"):
         raise ApiError(400, f"Invalid value for {name}Compare: {compare}")
@@ -66,7 +69,7 @@ def _secondary(value: str, known: tuple[tuple[str, str], ...]) -> str:
     return value
 
 
-def _raw_colon_check(request: web.Request) -> None:
+def raw_colon_check(request: web.Request) -> None:
     """Learn resolves ``externalId:x`` in a path only with a literal colon
     (docs/learn-api.md section 2.5)."""
     raw_path = request.rel_url.raw_path
@@ -101,7 +104,7 @@ class LearnApi:
         ]
 
     def _course(self, request: web.Request) -> SimCourse:
-        _raw_colon_check(request)
+        raw_colon_check(request)
         try:
             return self.world.resolve_course(request.match_info["courseId"])
         except NotFound as exc:
@@ -114,7 +117,12 @@ class LearnApi:
             raise ApiError(404, str(exc)) from None
 
     async def version(self, request: web.Request) -> web.Response:
-        return json_response(VERSION)
+        """``Faults.learn_version``: 3900.123.0 unless a test asks for an older Learn."""
+        major, minor, patch = self.faults.version
+        build = f"rel.{minor}.{patch}+simulator"
+        return json_response(
+            {"learn": {"major": major, "minor": minor, "patch": patch, "build": build}}
+        )
 
     async def courses(self, request: web.Request) -> web.Response:
         q = request.query

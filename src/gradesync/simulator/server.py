@@ -17,6 +17,7 @@ from gradesync.simulator.app import (
     create_app,
 )
 from gradesync.simulator.faults import Dice, Faults, Stats
+from gradesync.simulator.gradelog import Edit
 from gradesync.simulator.world import World
 
 
@@ -54,9 +55,15 @@ class Simulator:
         """Revoke the current token, as if it had expired."""
         self._state.tokens.expire()
 
-    def set_activity(self, per_minute: float) -> None:
-        """Edit random grades at this rate (0 stops), paced by the simulator's clock."""
-        self._state.activity.set_rate(per_minute)
+    def set_activity(self, per_minute: float, bulk_share: float | None = None) -> None:
+        """Edit random grades at this rate (0 stops), paced by the simulator's clock; a
+        ``bulk_share`` of the ticks make a bulk edit (None keeps the share as it is)."""
+        self._state.activity.set_rate(per_minute, bulk_share)
+
+    @property
+    def edits(self) -> list[Edit]:
+        """Every grade edit made on the simulator, with its true time (``World.edit_log``)."""
+        return self._state.world.edit_log()
 
 
 @asynccontextmanager
@@ -69,6 +76,7 @@ async def serve(
     client_id: str = DEFAULT_CLIENT_ID,
     client_secret: str = DEFAULT_CLIENT_SECRET,
     activity_per_minute: float = 0.0,
+    activity_bulk_share: float = 0.0,
 ) -> AsyncIterator[Simulator]:
     """Serve ``world`` on ``host:port`` (0: any free port) until the block ends."""
     app = create_app(world, faults, clock, client_id, client_secret)
@@ -81,7 +89,7 @@ async def serve(
         server = site._server
         assert isinstance(server, asyncio.Server)
         bound_port = server.sockets[0].getsockname()[1]
-        state.activity.set_rate(activity_per_minute)
+        state.activity.set_rate(activity_per_minute, activity_bulk_share)
         activity = asyncio.create_task(state.activity.run(), name="simulator-activity")
         try:
             yield Simulator(f"http://{host}:{bound_port}", client_id, client_secret, state)

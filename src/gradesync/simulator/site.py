@@ -18,6 +18,7 @@ from typing import Any
 from gradesync.clock import Clock, SystemClock
 from gradesync.simulator import derive
 from gradesync.simulator.derive import ColumnInfo, GradeState, iso, primary
+from gradesync.simulator.gradelog import GradebookLog
 from gradesync.simulator.rows import GradeFields, RowCache, Writer, counted
 
 # How many courses' derived columns are kept at hand (they are cheap to derive again).
@@ -91,6 +92,8 @@ class Site:
     def __init__(self, spec: WorldSpec | None = None, *, clock: Clock | None = None) -> None:
         self.spec = spec = spec or WorldSpec()
         self.clock: Clock = clock or SystemClock()
+        # The world's start: its derived past (the gradebook log's history) ends before it.
+        self.started = self.clock.now()
         self._columns = spec.columns_per_course
         self._pool = spec.pool
         self._edits: dict[tuple[int, int], GradeState] = {}
@@ -106,6 +109,7 @@ class Site:
         self._base_columns: OrderedDict[int, tuple[ColumnInfo, ...]] = OrderedDict()
         self.row_cache = RowCache(self)
         self._build()
+        self.log = GradebookLog(self)
 
     # -- construction ------------------------------------------------------------------------
 
@@ -139,24 +143,44 @@ class Site:
         if course.enrolled is not None:
             return course.enrolled
         spec = self.spec
-        per_course = spec.students_per_course + 1
+        first = course.index * (spec.students_per_course + 1)
         created = course.body["created"]
-        first = course.index * per_course
-        instructor = Member(first, self._pool + course.index, "Instructor", True, False, created)
+        instructor = Member(
+            first, self.instructor(course.index), "Instructor", True, False, created
+        )
         course.enrolled = {instructor.user: instructor}
+        for k, user in enumerate(self._seeded_students(course)):
+            disabled = derive.mix(spec.seed, 10, course.index, user) % 40 == 0
+            course.enrolled[user] = Member(first + 1 + k, user, "Student", True, disabled, created)
+        return course.enrolled
+
+    def _seeded_students(self, course: SimCourse) -> list[int]:
+        """The students ``course`` itself held when the world was built (a parent holds none:
+        its students are its children's)."""
         if course.children:
-            return course.enrolled  # the parent's students are its children's
+            return []
+        spec = self.spec
         # The two children of a parent get disjoint windows of the pool: a student is in at
         # most one course of a cross-listed set.
         owner = course.index if course.parent is None else course.parent
         start = derive.mix(spec.seed, 4, owner) % self._pool
         if course.parent is not None:
-            start += self.courses[course.parent].children.index(course.index) * (per_course - 1)
-        for k in range(spec.students_per_course):
-            user = (start + k) % self._pool
-            disabled = derive.mix(spec.seed, 10, course.index, user) % 40 == 0
-            course.enrolled[user] = Member(first + 1 + k, user, "Student", True, disabled, created)
-        return course.enrolled
+            start += self.courses[course.parent].children.index(course.index) * (
+                spec.students_per_course
+            )
+        return [(start + k) % self._pool for k in range(spec.students_per_course)]
+
+    def base_students(self, course: SimCourse) -> list[int]:
+        """The students of ``course``'s gradebook when the world was built (through the children
+        for a parent), whatever enrolments changed since."""
+        students = self._seeded_students(course)
+        for child in course.children:
+            students += self._seeded_students(self.courses[child])
+        return students
+
+    def instructor(self, course_index: int) -> int:
+        """The user index of the course's instructor."""
+        return self._pool + course_index
 
     def enrol(self, course: SimCourse, user: int, role: str) -> Member:
         member = Member(self._next_member, user, role, False, False, iso(self.clock.now()))
@@ -183,6 +207,13 @@ class Site:
         the set's grades are kept, and read, in the parent."""
         if course.parent is not None:
             return list(course.added)
+        base = self.base_columns(course)
+        return [c for c in base if c.number not in course.deleted] + course.added
+
+    def base_columns(self, course: SimCourse) -> tuple[ColumnInfo, ...]:
+        """The columns the course had when the world was built, deleted ones included."""
+        if course.parent is not None:
+            return ()
         base = self._base_columns.get(course.index)
         if base is None:
             base = tuple(
@@ -194,7 +225,7 @@ class Site:
                 self._base_columns.popitem(last=False)
         else:
             self._base_columns.move_to_end(course.index)
-        return [c for c in base if c.number not in course.deleted] + course.added
+        return base
 
     def resolve_column(self, course: SimCourse, ref: str) -> ColumnInfo:
         """A column of ``course`` by primary id, ``externalId:`` or ``finalGrade``."""

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 DEFAULT_LIMIT = 100
+
+T = TypeVar("T")
 
 # JSON without the spaces json.dumps puts after separators; ASCII, so str.encode() is cheap.
 _compact = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
@@ -148,6 +151,24 @@ def paged(
     fields = Fields.of(request)
     page = [fields.apply(item) for item in items[offset : offset + limit]]
     body: dict[str, Any] = {"results": page}
+    if offset + limit < len(items):
+        body["paging"] = {"nextPage": next_page(request, offset + limit)}
+    return json_response(body)
+
+
+def paged_rendered(
+    request: web.Request,
+    items: Sequence[T],
+    render: Callable[[T], dict[str, Any]],
+    *,
+    maximum: int = DEFAULT_LIMIT,
+) -> web.Response:
+    """``paged`` for items kept in another form: only the page's items are rendered."""
+    offset, limit = _window(request, maximum)
+    fields = Fields.of(request)
+    body: dict[str, Any] = {
+        "results": [fields.apply(render(item)) for item in items[offset : offset + limit]]
+    }
     if offset + limit < len(items):
         body["paging"] = {"nextPage": next_page(request, offset + limit)}
     return json_response(body)

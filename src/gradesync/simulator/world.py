@@ -13,11 +13,15 @@ Choices where Learn's behaviour is an open question (docs/learn-api.md section 9
   caller asks for ``includeDisabledMemberships``.
 - Every grade edit takes the next value of one site-wide ``changeIndex`` counter, which starts
   above every derived grade's baseline. Calculated columns always report ``changeIndex`` 0.
+- Every grade edit is kept with its true time (``edit_log``) and, while ``log_edits`` is on,
+  logged in its course's gradebook log (see ``gradelog``); ``set_scores`` edits several grades
+  at one instant, as a bulk upload does.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -25,7 +29,8 @@ from typing import Any
 from gradesync.models import Membership
 from gradesync.simulator import derive
 from gradesync.simulator.derive import ColumnInfo, GradeState, iso, primary
-from gradesync.simulator.site import Member, NotFound, Site, WorldSpec
+from gradesync.simulator.gradelog import Edit, edit_kind, entry_body, to_ms
+from gradesync.simulator.site import Member, NotFound, SimCourse, Site, WorldSpec
 
 __all__ = ["NotFound", "World", "WorldSpec"]
 
@@ -77,7 +82,10 @@ class World(Site):
 
     # -- the Python API: editing -------------------------------------------------------------
 
-    def _edit(self, course_id: str, column_id: str, user_id: str, **changes: Any) -> int:
+    def _target(
+        self, course_id: str, column_id: str, user_id: str
+    ) -> tuple[SimCourse, ColumnInfo, Member]:
+        """The course, column and student an edit names; refused for a calculated column."""
         course = self.resolve_course(course_id)
         column = self.resolve_column(course, column_id)
         if column.calculated:
@@ -85,22 +93,31 @@ class World(Site):
         member, _ = self.find_member(course, user_id)
         if member.role != "Student":
             raise ValueError(f"user {user_id} is not a student of {course.id}")
+        return course, column, member
+
+    def _edit(self, course_id: str, column_id: str, user_id: str, **changes: Any) -> int:
+        _, column, member = self._target(course_id, column_id, user_id)
         return self._apply(column, member, **changes)
 
-    def _apply(self, column: ColumnInfo, member: Member, **changes: Any) -> int:
-        """Record an edit under the next ``changeIndex``; ``cleared`` empties the grade."""
-        current = self.state(column, member)
+    def _apply(
+        self, column: ColumnInfo, member: Member, at: datetime | None = None, **changes: Any
+    ) -> int:
+        """Record an edit under the next ``changeIndex`` at ``at`` (default: now) and log it;
+        ``cleared`` empties the grade."""
+        before = self.state(column, member)
+        kind = edit_kind(changes)
         cleared = changes.pop("cleared", False)
-        if cleared and current is None:
+        if cleared and before is None:
             raise NotFound(f"user {primary(derive.USER_BASE + member.user)} has no grade")
+        current = before
         if current is None or cleared:
             current = GradeState(None, None, False, None, None, None, 0)
         self._counter += 1
-        self._edits[column.number, member.user] = replace(
-            current, change_index=self._counter, **changes
-        )
+        after = replace(current, change_index=self._counter, **changes)
+        self._edits[column.number, member.user] = after
         self.row_cache.forget(column.number)
         self.row_cache.forget(derive.total_number(column.course, self._columns))
+        self.log.record(column, member, before, after, kind, at or self.clock.now())
         return self._counter
 
     def set_score(self, course_id: str, column_id: str, user_id: str, score: float) -> int:
@@ -118,6 +135,17 @@ class World(Site):
     def clear_grade(self, course_id: str, column_id: str, user_id: str) -> int:
         """Clear a grade: the row stays, with no grade in it and a new ``changeIndex``."""
         return self._edit(course_id, column_id, user_id, cleared=True)
+
+    def set_scores(self, course_id: str, scores: Mapping[tuple[str, str], float]) -> list[int]:
+        """A bulk edit: grade several students at one instant (their log entries share one
+        ``logged``). ``scores`` maps (column id, user id) to a score; every target is checked
+        before any is edited. Returns the new ``changeIndex`` of each, in order."""
+        targets = [
+            (*self._target(course_id, column_id, user_id)[1:], float(score))
+            for (column_id, user_id), score in scores.items()
+        ]
+        at = self.clock.now()
+        return [self._apply(column, member, at, score=score) for column, member, score in targets]
 
     def add_student(self, course_id: str, *, child_course_id: str | None = None) -> str:
         """Enrol a new student (into a child of a cross-listed parent when named)."""
@@ -188,6 +216,53 @@ class World(Site):
             course.deleted.add(column.number)
         self.row_cache.clear()
 
+    # -- the gradebook log --------------------------------------------------------------------
+
+    @property
+    def log_edits(self) -> bool:
+        """Whether new edits are logged; off, they leave no entry (an unlogged source)."""
+        return self.log.log_edits
+
+    @log_edits.setter
+    def log_edits(self, on: bool) -> None:
+        self.log.log_edits = on
+
+    def clear_log(self, course_id: str) -> None:
+        """Drop every entry the course's log holds so far (derived history included)."""
+        self.log.clear(self.resolve_course(course_id))
+
+    def log_entries(
+        self,
+        course_id: str,
+        column_id: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        user_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The course's (or one column's) log entries in ``[since, until)`` by id, as served."""
+        course = self.resolve_course(course_id)
+        if column_id is None:
+            columns = self.columns(course)
+        else:
+            columns = [self.resolve_column(course, column_id)]
+        entries = self.log.entries(
+            course,
+            columns,
+            since=None if since is None else to_ms(since),
+            until=None if until is None else to_ms(until),
+            user=None if user_id is None else self.user_index(user_id),
+        )
+        return [entry_body(entry) for entry in entries]
+
+    def edit_log(self, course_id: str | None = None) -> list[Edit]:
+        """Every grade edit made on the simulator, in order, with its true time, logged or not
+        (the derived history is not in it: it happened before the world's start)."""
+        course = None if course_id is None else self.resolve_course(course_id)
+        return self.log.edits(course)
+
+    # -- random activity ---------------------------------------------------------------------
+
     def random_edits(self, n: int, *, seed: int | None = None) -> int:
         """Make ``n`` pseudo-random grade edits (mostly regrades); the same seed, the same edits."""
         if seed is None:
@@ -226,3 +301,25 @@ class World(Site):
                 self._apply(column, member, score=score)
             made += 1
         return made
+
+    def random_bulk_edit(self, most: int = 10, *, seed: int | None = None) -> int:
+        """Grade 2 to ``most`` students of one random column at one instant, as a bulk upload
+        does; returns how many grades it edited (0 when the column it drew has no students)."""
+        if seed is None:
+            seed = derive.mix(self.spec.seed, 19, self._random_calls)
+            self._random_calls += 1
+        rng = random.Random(seed)
+        gradebooks = [c for c in self.courses if c.parent is None]
+        if not gradebooks:
+            return 0
+        course = rng.choice(gradebooks)
+        inputs = [c for c in self.columns(course) if not c.calculated]
+        students = [m for m, _ in self.roster(course) if m.role == "Student"]
+        if not inputs or not students:
+            return 0
+        column = rng.choice(inputs)
+        chosen = rng.sample(students, min(len(students), rng.randint(2, max(2, most))))
+        at = self.clock.now()
+        for member in chosen:
+            self._apply(column, member, at, score=round(column.possible * rng.uniform(0.3, 1), 2))
+        return len(chosen)
