@@ -99,3 +99,31 @@ async def test_error_bodies_fit_the_spec(api: Api, world: World, checker: Checke
     reply = await api.raw("v3/courses")
     assert reply.status == 429
     checker.check("v3/courses", reply)
+
+
+async def test_the_single_reads_other_clients_use_fit_the_spec(
+    api: Api, world: World, checker: Checker
+) -> None:
+    parent = next(c for c in world.courses if c.children)
+    child = world.courses[parent.children[0]].id
+    column = world.columns(parent)[0]
+    user = world.grade_rows(parent, column)[0]["userId"]
+    fresh = world.add_student(parent.id, child_course_id=child)
+    category = f"_{40_000_000 + parent.index * 3}_1"
+    grade = "v2/courses/{courseId}/gradebook/columns/{columnId}/users/{userId}"
+    reads = [
+        (grade, f"v2/courses/{parent.id}/gradebook/columns/{column.id}/users/{user}", 200),
+        (grade, f"v2/courses/{parent.id}/gradebook/columns/{column.id}/users/{fresh}", 200),
+        (grade, f"v2/courses/{parent.id}/gradebook/columns/finalGrade/users/{user}", 200),
+        (grade, f"v2/courses/{parent.id}/gradebook/columns/{column.id}/users/_1_1", 404),
+        ("v1/courses/{courseId}/children/{childCourseId}",
+         f"v1/courses/{parent.id}/children/{child}?expand=childCourse", 200),
+        ("v1/courses/{courseId}/crossListSet", f"v1/courses/{parent.id}/crossListSet", 200),
+        ("v1/courses/{courseId}/gradebook/categories/{categoryId}",
+         f"v1/courses/{parent.id}/gradebook/categories/{category}", 200),
+        ("v1/users/{userId}", f"v1/users/{user}", 200),
+    ]  # fmt: skip
+    for template, path, status in reads:
+        reply = await api.raw(path)
+        assert reply.status == status, (path, reply.body[:200])
+        checker.check(template, reply)

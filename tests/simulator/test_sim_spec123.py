@@ -1,14 +1,20 @@
-"""The simulator against the later Learn document (3900.123): the gradebook log and the
-version.
+"""The simulator against the later Learn document (3900.123): the gradebook log, the reads it
+types, and every GET path it lists, each served or answered 501 (never a bare 404).
 
 The document is read from ``$GRADESYNC_LEARN_API_DIR`` (else ``../shared/learn-api`` beside the
 repository), as the 3900.68 one is; the tests that need it skip, saying so, where it is absent.
 It types the log's answer (and every list) only as ``object``, so the log's list wrapper is
 checked against the lists the 3900.68 document types, with the entry's certain fields required.
+
+Besides ``RestException.status`` (``speccheck``), one artefact of how the document was generated
+is patched: it types a Java list property (``java.util.List<...>``, a user's
+``institutionRoleIds`` for one) as an object with an ``empty`` flag, where 3900.68 and Learn
+have a JSON array.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -35,6 +41,26 @@ ENTRY = {
                  "properties": {"userId": {"type": "string"}}},
     },
 }  # fmt: skip
+# The GET paths of the document the simulator serves; every other one answers 501.
+SERVED = {
+    "v1/system/version",
+    "v3/courses",
+    "v3/courses/{courseId}",
+    "v1/courses/{courseId}/users",
+    "v1/courses/{courseId}/children",
+    "v1/courses/{courseId}/children/{childCourseId}",
+    "v1/courses/{courseId}/crossListSet",
+    "v1/courses/{courseId}/gradebook/categories",
+    "v1/courses/{courseId}/gradebook/categories/{categoryId}",
+    "v2/courses/{courseId}/gradebook/columns",
+    "v2/courses/{courseId}/gradebook/columns/{columnId}",
+    "v2/courses/{courseId}/gradebook/columns/{columnId}/users",
+    "v2/courses/{courseId}/gradebook/columns/{columnId}/users/lastChanged",
+    "v2/courses/{courseId}/gradebook/columns/{columnId}/users/{userId}",
+    LOGS,
+    COLUMN_LOGS,
+    "v1/users/{userId}",
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +68,17 @@ def spec() -> dict[str, Any]:
     path = spec_dir() / SPEC_FILE
     if not path.is_file():
         pytest.skip(f"the official Learn OpenAPI document is not at {path} (set {SPEC_ENV})")
-    return load(path, REST_EXCEPTION)
+    document = load(path, REST_EXCEPTION)
+    definitions = document["definitions"]
+    for name in [n for n in definitions if n.startswith("java.util.List<")]:
+        item = name.removeprefix("java.util.List<").removesuffix(">")
+        items: dict[str, Any] = {}
+        if item == "java.lang.String":
+            items = {"type": "string"}
+        elif item in definitions:
+            items = {"$ref": f"#/definitions/{item}"}
+        definitions[name] = {"type": "array", "items": items}
+    return document
 
 
 @pytest.fixture
@@ -62,6 +98,41 @@ def list_wrapper() -> dict[str, Any]:
     assert set(schema["properties"]) == {"results", "paging"}
     return {**schema, "properties": {**schema["properties"], "results": {
         "type": "array", "items": ENTRY}}, "definitions": older["definitions"]}  # fmt: skip
+
+
+def _refs(world: World) -> dict[str, str]:
+    """Ids that exist, for the path parameters of the served GET paths."""
+    parent = next(c for c in world.courses if c.children)
+    column = world.columns(parent)[0]
+    return {
+        "courseId": parent.id,
+        "childCourseId": world.courses[parent.children[0]].id,
+        "columnId": column.id,
+        "userId": world.grade_rows(parent, column)[0]["userId"],
+        "categoryId": f"_{40_000_000 + parent.index * 3}_1",
+    }
+
+
+async def test_every_get_path_of_the_document_is_served_or_answers_501(
+    api: Api, world: World, spec: dict[str, Any]
+) -> None:
+    refs = _refs(world)
+    served, unserved = set(), set()
+    for full, operations in spec["paths"].items():
+        if "get" not in operations:
+            continue
+        template = full.removeprefix(API)
+        path = re.sub(r"\{(\w+)\}", lambda m: refs.get(m.group(1), "_1_1"), template)
+        reply = await api.raw(path)
+        assert reply.status != 404, (template, reply.body[:200])
+        if reply.status == 501:
+            assert "does not serve" in reply.json()["message"]
+            unserved.add(template)
+        else:
+            assert reply.status in (200, 204), (template, reply.status, reply.body[:200])
+            served.add(template)
+    assert served == SERVED
+    assert len(unserved) > 100
 
 
 async def test_the_log_answers_fit_the_document(
@@ -106,8 +177,31 @@ async def test_the_log_answers_fit_the_document(
     checker.check(COLUMN_LOGS, reply)
 
 
-async def test_the_version_fits_the_document(api: Api, checker: Checker) -> None:
+async def test_the_reads_it_types_fit_the_document(
+    api: Api, world: World, checker: Checker
+) -> None:
+    refs = _refs(world)
+    course, child, user = refs["courseId"], refs["childCourseId"], refs["userId"]
     for version in ("3900.123.0", "3900.70.2"):
         api.sim.faults.learn_version = version
         reply = await api.raw("v1/system/version")
         checker.check("v1/system/version", reply)
+    reads = [
+        ("v1/courses/{courseId}/children/{childCourseId}",
+         f"v1/courses/{course}/children/{child}", 200),
+        ("v1/courses/{courseId}/children/{childCourseId}",
+         f"v1/courses/{course}/children/{child}?expand=childCourse", 200),
+        ("v1/courses/{courseId}/children/{childCourseId}",
+         f"v1/courses/{child}/children/{course}", 400),
+        ("v1/courses/{courseId}/crossListSet", f"v1/courses/{child}/crossListSet", 200),
+        ("v1/courses/{courseId}/gradebook/categories/{categoryId}",
+         f"v1/courses/{course}/gradebook/categories/{refs['categoryId']}", 200),
+        ("v1/courses/{courseId}/gradebook/categories/{categoryId}",
+         f"v1/courses/{course}/gradebook/categories/_1_1", 404),
+        ("v1/users/{userId}", f"v1/users/{user}", 200),
+        ("v1/users/{userId}", "v1/users/_1_1", 404),
+    ]  # fmt: skip
+    for template, path, status in reads:
+        reply = await api.raw(path)
+        assert reply.status == status, (path, reply.body[:200])
+        checker.check(template, reply)

@@ -7,6 +7,10 @@ other than the token endpoint's carry ``X-Rate-Limit-Limit`` and ``X-Rate-Limit-
 The token endpoint only gets latency: it is not rate limited and does not count against the
 quota (docs/learn-api.md section 6). ``/__simulator__/`` is not Learn's: it controls the
 simulator, needs no token and is not counted.
+
+Past the gate, a path under ``/learn/api/public/`` that no route serves answers 501 (Learn has
+many endpoints the simulator does not serve: a 404 would read as "no such object"), and a
+method a served path does not take answers 405 with ``Allow``; both with a RestException body.
 """
 
 from __future__ import annotations
@@ -54,7 +58,10 @@ STATE = web.AppKey("gradesync_simulator", SimState)
 
 
 def _endpoint(request: web.Request) -> str:
-    """The route template under the API prefix, as ``Stats`` counts it."""
+    """The route template under the API prefix, as ``Stats`` counts it ("unmatched" for a path
+    or method no route serves)."""
+    if request.match_info.http_exception is not None:
+        return "unmatched"
     resource = request.match_info.route.resource
     template = resource.canonical if resource is not None else request.path
     return template.removeprefix(PREFIX) if template.startswith(PREFIX) else "unmatched"
@@ -92,7 +99,10 @@ async def _through_gate(request: web.Request, handler: Handler, state: SimState)
             response = rest_error(429, "Rate limit exceeded: the daily quota is spent")
             response.headers["Retry-After"] = str(verdict.retry_after)
         else:
-            response = await _injected(state) or await _answer(request, handler)
+            injected = await _injected(state)
+            if injected is not None and injected.status == 429:
+                verdict.remaining = 0  # Learn says no call is left when it answers 429
+            response = injected or await _answer(request, handler)
             if response.status == 200 and state.dice.roll(faults.malformed_rate):
                 response = _truncated(response)
             if response.status == 200 and faults.oversize:
@@ -103,6 +113,13 @@ async def _through_gate(request: web.Request, handler: Handler, state: SimState)
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.Response:
+    unrouted = request.match_info.http_exception
+    if isinstance(unrouted, web.HTTPMethodNotAllowed):
+        refused = rest_error(405, f"{request.method} is not allowed on {request.path}")
+        refused.headers["Allow"] = ",".join(sorted(unrouted.allowed_methods))
+        return refused
+    if unrouted is not None:
+        return rest_error(501, f"The simulator does not serve {request.method} {request.path}")
     try:
         response = await handler(request)
     except ApiError as exc:
@@ -169,10 +186,6 @@ async def _gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-async def _not_found(request: web.Request) -> web.Response:
-    raise ApiError(404, f"No resource at {request.path}")
-
-
 def create_app(
     world: World,
     faults: Faults | None = None,
@@ -198,6 +211,5 @@ def create_app(
     app.router.add_post(PREFIX + TOKEN_ENDPOINT, state.tokens.handle)
     app.router.add_routes(LearnApi(world, faults).routes())
     app.router.add_routes(LogApi(world, faults).routes())
-    app.router.add_route("*", PREFIX + "{tail:.*}", _not_found)
     app.router.add_routes(Control(state).routes())
     return app

@@ -2,7 +2,8 @@
 
 Paths, parameters, page sizes and error bodies follow docs/learn-api.md sections 2-5. Default and
 maximum ``limit``: courses 100, memberships 200, columns 200, column grades 100, others 100.
-The gradebook log is ``logapi``'s.
+A few single-object reads other Learn clients use are served too: one grade, one child course,
+the cross-listing set, one category and one user. The gradebook log is ``logapi``'s.
 """
 
 from __future__ import annotations
@@ -96,11 +97,18 @@ class LearnApi:
             web.get(PREFIX + "v3/courses/{courseId}", self.course),
             web.get(PREFIX + "v1/courses/{courseId}/users", self.memberships),
             web.get(PREFIX + "v1/courses/{courseId}/children", self.children),
+            web.get(PREFIX + "v1/courses/{courseId}/children/{childCourseId}", self.child),
+            web.get(PREFIX + "v1/courses/{courseId}/crossListSet", self.cross_list_set),
             web.get(PREFIX + "v1/courses/{courseId}/gradebook/categories", self.categories),
+            web.get(
+                PREFIX + "v1/courses/{courseId}/gradebook/categories/{categoryId}", self.category
+            ),
             web.get(PREFIX + "v2/courses/{courseId}/gradebook/columns", self.columns),
             web.get(PREFIX + "v2/courses/{courseId}/gradebook/columns/{columnId}", self.column),
             web.get(PREFIX + grades, self.grades),
             web.get(PREFIX + grades + "/lastChanged", self.last_changed),
+            web.get(PREFIX + grades + "/{userId}", self.grade),
+            web.get(PREFIX + "v1/users/{userId}", self.user),
         ]
 
     def _course(self, request: web.Request) -> SimCourse:
@@ -181,36 +189,72 @@ class LearnApi:
             rows.sort(key=lambda b: str(b["created"]), reverse="(desc)" in request.query["sort"])
         return paged(request, rows, maximum=200)
 
-    async def children(self, request: web.Request) -> web.Response:
+    def _child_body(
+        self, parent: SimCourse, child: SimCourse, expand: bool = False
+    ) -> dict[str, Any]:
+        """The CourseChild of a cross-listing, with the child's v1 Course when expanded."""
+        body: dict[str, Any] = {
+            "id": child.id,
+            "parentId": parent.id,
+            "dataSourceId": child.body["dataSourceId"],
+            "created": child.body["created"],
+        }
+        if expand:
+            # A v1 Course: the v3 body without the properties v1 does not have.
+            body["childCourse"] = {
+                k: v for k, v in child.body.items() if k not in V3_ONLY_COURSE_FIELDS
+            }
+        return body
+
+    def _parent(self, request: web.Request) -> SimCourse:
         course = self._course(request)
         if not course.children:
             raise ApiError(400, "Course not a cross-listed parent")
-        expand = {e.strip() for e in request.query.get("expand", "").split(",")}
-        rows = []
-        for index in course.children:
-            child = self.world.courses[index]
-            body: dict[str, Any] = {
-                "id": child.id,
-                "parentId": course.id,
-                "dataSourceId": child.body["dataSourceId"],
-                "created": child.body["created"],
-            }
-            if "childCourse" in expand:
-                # A v1 Course: the v3 body without the properties v1 does not have.
-                body["childCourse"] = {
-                    k: v for k, v in child.body.items() if k not in V3_ONLY_COURSE_FIELDS
-                }
-            rows.append(body)
+        return course
+
+    async def children(self, request: web.Request) -> web.Response:
+        course = self._parent(request)
+        expand = "childCourse" in {e.strip() for e in request.query.get("expand", "").split(",")}
+        rows = [
+            self._child_body(course, self.world.courses[index], expand) for index in course.children
+        ]
         return paged(request, rows, maximum=100)
 
-    async def categories(self, request: web.Request) -> web.Response:
+    async def child(self, request: web.Request) -> web.Response:
+        course = self._parent(request)
+        ref = request.match_info["childCourseId"]
+        try:
+            child = self.world.resolve_course(ref)
+        except NotFound as exc:
+            raise ApiError(404, str(exc)) from None
+        if child.index not in course.children:
+            raise ApiError(404, f"Could not find object with ID: {ref}")
+        expand = "childCourse" in {e.strip() for e in request.query.get("expand", "").split(",")}
+        return json_response(Fields.of(request).apply(self._child_body(course, child, expand)))
+
+    async def cross_list_set(self, request: web.Request) -> web.Response:
+        """Every link of the course's cross-listed set, asked of the parent or a child; none
+        for a course that is not cross-listed."""
         course = self._course(request)
-        rows = [
-            {"id": primary(derive.CATEGORY_BASE + course.index * len(derive.CATEGORIES) + k),
-             "title": title}
-            for k, title in enumerate(derive.CATEGORIES)
-        ]  # fmt: skip
+        parent = course if course.parent is None else self.world.courses[course.parent]
+        rows = [self._child_body(parent, self.world.courses[i]) for i in parent.children]
         return paged(request, rows, maximum=100)
+
+    def _categories(self, course: SimCourse) -> list[dict[str, Any]]:
+        first = derive.CATEGORY_BASE + course.index * len(derive.CATEGORIES)
+        return [
+            {"id": primary(first + k), "title": title} for k, title in enumerate(derive.CATEGORIES)
+        ]
+
+    async def categories(self, request: web.Request) -> web.Response:
+        return paged(request, self._categories(self._course(request)), maximum=100)
+
+    async def category(self, request: web.Request) -> web.Response:
+        ref = request.match_info["categoryId"]
+        for body in self._categories(self._course(request)):
+            if body["id"] == ref:
+                return json_response(Fields.of(request).apply(body))
+        raise ApiError(404, f"Could not find object with ID: {ref}")
 
     def _column_body(self, course: SimCourse, column: ColumnInfo) -> dict[str, Any]:
         body: dict[str, Any] = {"id": column.id}
@@ -296,6 +340,29 @@ class LearnApi:
             kind = bad.get(json.loads(body).get("userId", ""))
             out.append(spoil_row(body, kind) if kind else body)
         return out
+
+    async def grade(self, request: web.Request) -> web.Response:
+        """One student's GradeV2; one without grade details gets the object without them."""
+        course, column = self._readable_column(request)
+        ref = request.match_info["userId"]
+        try:
+            member, _ = self.world.find_member(course, ref)
+        except NotFound as exc:
+            raise ApiError(404, str(exc)) from None
+        user_id = primary(derive.USER_BASE + member.user)
+        row = None
+        if member.role == "Student":
+            row = self.world.grade_row(course, column, member)
+        body = row or {"userId": user_id, "columnId": column.id}
+        return json_response(Fields.of(request).apply(body))
+
+    async def user(self, request: web.Request) -> web.Response:
+        raw_colon_check(request)
+        try:
+            index = self.world.user_index(request.match_info["userId"])
+        except NotFound as exc:
+            raise ApiError(404, str(exc)) from None
+        return json_response(Fields.of(request).apply(self.world.user(index)))
 
     async def last_changed(self, request: web.Request) -> web.Response:
         course, column = self._readable_column(request)
