@@ -22,8 +22,10 @@ def read_events(path: Path) -> list[dict[str, object]]:
 
 
 @pytest.mark.timeout(240)
-def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["changeindex", "changelog"])
+def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path, strategy: str) -> None:
     rng = random.Random(20261123)
+    on = f'[sync]\nstrategy = "{strategy}"\n'
     with simulator_process(
         "--seed",
         "5",
@@ -39,7 +41,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
         # The reference: an undisturbed run from empty state (ids are deterministic).
         reference_events = tmp_path / "reference.jsonl"
         reference = write_config(
-            tmp_path / "reference.toml", sim, tmp_path / "reference.db", reference_events
+            tmp_path / "reference.toml", sim, tmp_path / "reference.db", reference_events, on
         )
         assert (
             subprocess.run(
@@ -51,7 +53,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
         assert len(expected) > 100
 
         events = tmp_path / "events.jsonl"
-        config = write_config(tmp_path / "config.toml", sim, tmp_path / "state.db", events)
+        config = write_config(tmp_path / "config.toml", sim, tmp_path / "state.db", events, on)
         kills = 0
         for _ in range(6):
             process = subprocess.Popen(

@@ -75,6 +75,7 @@ def sync_options(settings: Settings) -> SyncOptions:
     return SyncOptions(
         site=str(settings.learn.base_url),
         strategy=cfg.strategy,
+        sweep_interval=cfg.sweep_interval,
         reconciliation_interval=cfg.reconciliation_interval,
         membership_refresh=cfg.membership_refresh,
         emit_baseline=cfg.emit_baseline,

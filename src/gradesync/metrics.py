@@ -51,6 +51,8 @@ class DaemonStats:
     duration_sum: float = 0.0
     last_success: float | None = None
     last_heartbeat: float | None = None
+    reads: Counter[str] = field(default_factory=Counter)  # log, full, delta, unchanged
+    log_fallbacks: int = 0
 
     def __post_init__(self) -> None:
         self.started = self.clock.monotonic()
@@ -77,6 +79,8 @@ class DaemonStats:
         else:
             self.cycles_failed += 1
         self.events.update(result.events)
+        self.reads.update(result.reads)
+        self.log_fallbacks += int(result.fell_back)
         if result.finished is not None:
             seconds = max(0.0, (result.finished - result.started).total_seconds())
             self.duration_counts[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
@@ -184,6 +188,19 @@ class MetricsCollector(Collector):
             "How long course cycles took.",
             buckets=buckets,
             sum_value=stats.duration_sum,
+        )
+        reads = CounterMetricFamily(
+            "gradesync_reads",
+            "Reads by kind: log (a course's gradebook log), full, delta, unchanged (columns).",
+            labels=["kind"],
+        )
+        for kind in ("log", "full", "delta", "unchanged"):
+            reads.add_metric([kind], stats.reads[kind])
+        yield reads
+        yield CounterMetricFamily(
+            "gradesync_log_fallbacks",
+            "Courses whose gradebook log answered 403 or 404: read by changeIndex for a day.",
+            value=stats.log_fallbacks,
         )
         events = CounterMetricFamily(
             "gradesync_events", "Grade events recorded, by type.", labels=["type"]

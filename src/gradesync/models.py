@@ -296,6 +296,26 @@ class Grade(LearnModel):
         return content_digest(self.content())
 
 
+class LogUser(LearnModel):
+    user_id: LearnId | None = None
+
+
+class LogEntry(LearnModel):
+    """One entry of a gradebook log (docs/learn-api.md section 4.9). Learn publishes no schema
+    for it: what its filters and sort keys name is all that is relied on (``id``,
+    ``gradebookColumnId``, ``logged``, ``user.userId``); any other field is ignored. The user
+    may be missing: the entry still says the column changed."""
+
+    id: LearnId
+    gradebook_column_id: LearnId
+    logged: datetime
+    user: LogUser | None = None
+
+    @property
+    def user_id(self) -> str | None:
+        return self.user.user_id if self.user else None
+
+
 class SystemVersion(LearnModel):
     class Learn(LearnModel):
         major: int | None = None

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gradesync.commands.common import add_config_argument, load
 from gradesync.config import format_duration
 from gradesync.daemon import open_store
-from gradesync.store import CourseStructure
+from gradesync.store import CourseStatus, CourseStructure
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +21,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def _strategy(course: CourseStatus, configured: str) -> str:
+    """How the course is read now: on its gradebook log, or by changeIndex (and why)."""
+    if course.log_fallback:
+        return f"changeindex (log: {course.log_fallback[:40]})"
+    if course.log_cursor is not None or course.last_sweep is not None:
+        return "changelog"
+    return "changeindex" if configured in ("auto", "changelog") else configured
+
+
+def _age(now: datetime, moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    seconds = max(0, int((now - moment).total_seconds()))
+    return format_duration(timedelta(seconds=seconds))
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -55,6 +71,7 @@ def _plain(value: Any) -> Any:
 async def main(args: argparse.Namespace) -> int:
     settings = load(args)
     now, stuck_after = datetime.now(UTC), settings.sync.stuck_after
+    strategy = settings.sync.strategy
     async with open_store(settings) as store:
         status = await store.status()
         courses = await store.course_status()
@@ -73,6 +90,7 @@ async def main(args: argparse.Namespace) -> int:
                             {
                                 **dataclasses.asdict(c),
                                 "stuck": c.stuck(now, stuck_after),
+                                "strategy": _strategy(c, strategy),
                                 "cursor": cursors[c.course_id],
                             }
                             for c in courses
@@ -113,6 +131,9 @@ async def main(args: argparse.Namespace) -> int:
                 "failing since",
                 "next due",
                 "running since",
+                "strategy",
+                "log cursor age",
+                "last sweep",
                 "last error",
             ],
             [
@@ -127,6 +148,9 @@ async def main(args: argparse.Namespace) -> int:
                     _when(c.error_since),
                     _when(c.next_due),
                     _when(c.running_since) + (" STUCK" if c.stuck(now, stuck_after) else ""),
+                    _strategy(c, strategy),
+                    _age(now, c.log_cursor),
+                    _when(c.last_sweep),
                     (c.last_error or "")[:60],
                 ]
                 for c in courses

@@ -86,7 +86,8 @@ class SyncConfig(Section):
     concurrency: int = Field(default=4, ge=1)
     reconciliation_interval: PositiveDuration = timedelta(days=1)
     membership_refresh: PositiveDuration = timedelta(hours=6)
-    strategy: Literal["changeindex", "lastchanged"] = "changeindex"
+    strategy: Literal["auto", "changelog", "changeindex", "lastchanged"] = "auto"
+    sweep_interval: PositiveDuration = timedelta(days=1)
     emit_baseline: bool = True
     drain_timeout: Duration = timedelta(seconds=30)
     stuck_after: PositiveDuration = timedelta(minutes=30)

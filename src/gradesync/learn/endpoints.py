@@ -109,6 +109,9 @@ LAST_CHANGED = Endpoint(
     "GET", "v2/courses/{courseId}/gradebook/columns/{columnId}/users/lastChanged"
 )
 VERSION = Endpoint("GET", "v1/system/version")
+# The gradebook logs (Learn 3900.71 and later, docs/learn-api.md section 4.9).
+COURSE_LOGS = Endpoint("GET", "v1/courses/{courseId}/gradebook/logs")
+COLUMN_LOGS = Endpoint("GET", "v1/courses/{courseId}/gradebook/columns/{columnId}/logs")
 
 
 def next_page_url(base_url: str, next_page: str) -> URL | None:

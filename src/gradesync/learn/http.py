@@ -122,6 +122,8 @@ def classify(endpoint: Endpoint, response: Response, now: datetime) -> LearnErro
     wait = retry_after(response.headers, now)
     if status == 429:
         return RateLimitedError(text, retry_after=wait, **where)
+    if status == 501:  # Not Implemented: this Learn has no such endpoint, asking again won't help
+        return NotFoundError(text, **where)
     if status >= 500:
         return ServerError(text, retry_after=wait, **where)
     if status == 408:

@@ -13,6 +13,7 @@ DEFAULT_PAGE_LIMITS: Mapping[str, int] = {
     "memberships": 200,
     "columns": 200,
     "grades": 100,
+    "logs": 100,
 }
 
 

@@ -19,6 +19,7 @@ from gradesync.models import Availability, Membership, User
 from gradesync.store.protocol import (
     ColumnCursor,
     CycleRecord,
+    LogState,
     NewEvent,
     OutboxEvent,
     SetAsideRow,
@@ -219,4 +220,29 @@ def set_aside_from_row(row: Any) -> SetAsideRow:
         reason,
         parse_time_required(first_seen),
         parse_time_required(last_seen),
+    )
+
+
+def log_state_row(course_id: str, state: LogState) -> tuple[Any, ...]:
+    seen = {entry_id: iso(logged) for entry_id, logged in state.seen.items()}
+    return (
+        course_id,
+        int(state.primed),
+        iso_or_none(state.cursor),
+        dump_json(seen),
+        state.fallback_reason,
+        iso_or_none(state.fallback_until),
+        iso_or_none(state.last_sweep),
+    )
+
+
+def log_state_from_row(row: Any) -> LogState:
+    primed, cursor, seen, reason, until, sweep = row
+    return LogState(
+        primed=bool(primed),
+        cursor=parse_time(cursor),
+        seen={entry_id: parse_time_required(at) for entry_id, at in json.loads(seen).items()},
+        fallback_reason=reason,
+        fallback_until=parse_time(until),
+        last_sweep=parse_time(sweep),
     )

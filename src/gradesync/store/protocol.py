@@ -132,6 +132,9 @@ class CourseStatus:
     columns: int
     grades: int  # live grades, tombstones aside
     running_since: datetime | None = None  # start of a cycle not yet finished
+    log_cursor: datetime | None = None  # the newest gradebook log entry read
+    log_fallback: str | None = None  # why the course reads by changeIndex instead of the log
+    last_sweep: datetime | None = None  # the last cycle that checked every column
 
     @property
     def failing(self) -> bool:
@@ -170,6 +173,25 @@ class StoreStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class LogState:
+    """Where reading a course's gradebook log resumes (docs/strategies.md).
+
+    ``primed`` once a first read has fixed where the log starts for gradesync; ``cursor`` is
+    the newest ``logged`` time seen (None: the log was empty), ``seen`` the ids of the entries
+    logged at or after ``cursor`` minus the re-read overlap, with their ``logged`` times, so an
+    entry read twice counts once. ``fallback_reason``/``fallback_until``: the log answered
+    403 or 404, and the course reads by ``changeIndex`` until then. ``last_sweep``: the last
+    cycle that checked every column, whatever the log said."""
+
+    primed: bool = False
+    cursor: datetime | None = None
+    seen: Mapping[str, datetime] = field(default_factory=dict)
+    fallback_reason: str | None = None
+    fallback_until: datetime | None = None
+    last_sweep: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CourseStructure:
     """A course as the last cycle left it: columns (in Learn's order), cursors, members."""
 
@@ -180,6 +202,7 @@ class CourseStructure:
     categories: dict[str, Category] = field(default_factory=dict)
     categories_refreshed_at: datetime | None = None
     set_aside: dict[SetAsideKey, SetAsideRow] = field(default_factory=dict)
+    log: LogState = field(default_factory=LogState)
 
 
 @dataclass
@@ -205,6 +228,7 @@ class UnitOfWork:
     cycle: CycleRecord | None = None
     set_aside: Sequence[SetAsideRow] = ()
     resolved: Sequence[SetAsideKey] = ()
+    log: LogState | None = None  # the course's log state after this cycle; None: unchanged
 
 
 class SyncStore(Protocol):

@@ -15,13 +15,20 @@ from gradesync.store.codec import (
     count,
     cursor_from_row,
     cycle_from_row,
+    log_state_from_row,
     membership_from_row,
     parse_time,
     parse_time_required,
     scalar,
     set_aside_from_row,
 )
-from gradesync.store.protocol import CourseStatus, CourseStructure, SetAsideRow, StoreStatus
+from gradesync.store.protocol import (
+    CourseStatus,
+    CourseStructure,
+    LogState,
+    SetAsideRow,
+    StoreStatus,
+)
 
 # The condition of the partial index ``grades_tombstones``, word for word, so SQLite uses it.
 TOMBSTONE = "length(digest) = 0"
@@ -51,6 +58,13 @@ async def structure(db: aiosqlite.Connection, course_id: str) -> CourseStructure
     set_aside = await db.execute_fetchall(
         f"SELECT {SET_ASIDE_COLUMNS} FROM set_aside WHERE course_id = ?", key
     )
+    logs = list(
+        await db.execute_fetchall(
+            "SELECT primed, cursor, seen, fallback_reason, fallback_until, last_sweep"
+            " FROM course_logs WHERE course_id = ?",
+            key,
+        )
+    )
     return CourseStructure(
         columns={c.id: c for c in (Column.model_validate_json(d) for (d,) in columns)},
         cursors={row[0]: cursor_from_row(row[1:]) for row in cursors},
@@ -59,6 +73,7 @@ async def structure(db: aiosqlite.Connection, course_id: str) -> CourseStructure
         categories={c.id: c for c in (Category.model_validate_json(d) for (d,) in categories)},
         categories_refreshed_at=parse_time(categories_at),
         set_aside={row.key: row for row in map(set_aside_from_row, set_aside)},
+        log=log_state_from_row(logs[0]) if logs else LogState(),
     )
 
 
@@ -84,6 +99,12 @@ async def course_status(
     tombstones = await _per_course(
         db, f"SELECT course_id, count(*) FROM grades WHERE {TOMBSTONE} GROUP BY course_id"
     )
+    logs = {
+        row[0]: row[1:]
+        for row in await db.execute_fetchall(
+            "SELECT course_id, cursor, fallback_reason, last_sweep FROM course_logs"
+        )
+    }
     # A course's newest cycle without an end is running (or was cut short by a kill, until the
     # next cycle of the course starts).
     running = {
@@ -108,6 +129,9 @@ async def course_status(
             columns=columns.get(row[0], 0),
             grades=rows_per_course.get(row[0], 0) - tombstones.get(row[0], 0),
             running_since=running.get(row[0]),
+            log_cursor=parse_time(logs.get(row[0], (None,) * 3)[0]),
+            log_fallback=logs.get(row[0], (None,) * 3)[1],
+            last_sweep=parse_time(logs.get(row[0], (None,) * 3)[2]),
         )
         for row in rows
     ]

@@ -198,6 +198,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) WITHOUT ROWID""",
         ),
     ),
+    Migration(
+        "the course gradebook log: each course's cursor, its fallback and its last sweep",
+        (
+            """CREATE TABLE course_logs (
+                course_id TEXT PRIMARY KEY REFERENCES courses(id) ON DELETE CASCADE,
+                primed INTEGER NOT NULL DEFAULT 0,
+                cursor TEXT,
+                seen TEXT NOT NULL DEFAULT '{}',
+                fallback_reason TEXT,
+                fallback_until TEXT,
+                last_sweep TEXT
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,6 +19,7 @@ from gradesync.store.codec import (
     grade_rows,
     iso,
     iso_or_none,
+    log_state_row,
     membership_row,
     model_json,
     scalar,
@@ -97,6 +98,12 @@ async def write_unit(
         await db.executemany(
             "DELETE FROM grades WHERE course_id = ? AND column_id = ? AND user_id = ?",
             [(course_id, column_id, user_id) for column_id, user_id in unit.grade_deletes],
+        )
+    if unit.log is not None:
+        await db.execute(
+            "INSERT OR REPLACE INTO course_logs (course_id, primed, cursor, seen,"
+            " fallback_reason, fallback_until, last_sweep) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            log_state_row(course_id, unit.log),
         )
     if unit.grade_upserts:
         await db.executemany(

@@ -23,7 +23,7 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -36,10 +36,19 @@ from gradesync.store import (
     ColumnCursor,
     CourseStructure,
     CycleRecord,
+    LogState,
     NewEvent,
     StoredGrade,
     SyncStore,
     UnitOfWork,
+)
+from gradesync.sync.changelog import (
+    LogRead,
+    LogUnavailable,
+    fallen_back,
+    offers_log,
+    read_log,
+    usable,
 )
 from gradesync.sync.diff import ColumnDiff, as_event_grade, diff_column
 from gradesync.sync.events import EVENT_TYPES, EventEncoder, GradeChange
@@ -51,12 +60,14 @@ from gradesync.sync.source import LearnSource
 log = structlog.get_logger("gradesync.sync")
 
 ReadMode = Literal["full", "delta", "unchanged"]
+Strategy = Literal["auto", "changelog", "changeindex", "lastchanged"]
 
 
 @dataclass(frozen=True)
 class SyncOptions:
     site: str  # the Learn base URL, the ``source`` of events
-    strategy: Literal["changeindex", "lastchanged"] = "changeindex"
+    strategy: Strategy = "auto"
+    sweep_interval: timedelta = timedelta(days=1)
     reconciliation_interval: timedelta = timedelta(days=1)
     membership_refresh: timedelta = timedelta(hours=6)
     emit_baseline: bool = True
@@ -77,6 +88,8 @@ class CourseResult:
     error: str | None = None
     retry_after: float | None = None
     set_aside: int = 0  # the course's rows set aside after this cycle
+    strategy: str = "changeindex"  # how this cycle found what changed (changelog on the log)
+    fell_back: bool = False  # the log answered 403/404 this cycle: changeIndex until retried
 
     @property
     def ok(self) -> bool:
@@ -113,6 +126,7 @@ class Syncer:
         self._options = options
         self._clock = clock
         self._known_courses: dict[str, Course] = {}
+        self._log_offered: bool | None = None  # "auto": whether this Learn has the log
 
     async def record_next_due(self, course_id: str, after_seconds: float) -> None:
         """Keep the scheduler's plan in the state, for ``status``."""
@@ -168,23 +182,103 @@ class Syncer:
             await self._store.commit(unit)
         return result
 
+    async def _uses_log(self) -> bool:
+        """Whether the strategy reads the course log first: ``changelog``, or ``auto`` on a
+        Learn that has it (asked once: ``system/version``)."""
+        strategy = self._options.strategy
+        if strategy in ("changeindex", "lastchanged"):
+            return False
+        if strategy == "changelog":
+            return True
+        if self._log_offered is None:
+            try:
+                self._log_offered = offers_log(await self._source.system_version())
+            except (SkippableLearnError, RetriableLearnError):
+                return True  # unknown: try the log, each course falls back on its own
+            if not self._log_offered:
+                log.info("learn.log_not_offered", strategy="changeindex")
+        return self._log_offered
+
+    async def _read_log(
+        self, course: Course, structure: CourseStructure, result: CourseResult, now: datetime
+    ) -> tuple[LogRead | None, LogState | None]:
+        """The course's log read, or None with the state to commit when the course does not
+        read its log this cycle (it falls back now, or fell back less than a day ago)."""
+        state = structure.log
+        if not await self._uses_log():
+            return None, None
+        if not usable(state, now):
+            return None, None
+        try:
+            read = await read_log(self._source, course.id, state)
+        except LogUnavailable as exc:
+            result.fell_back = True
+            if state.fallback_reason is None:
+                log.warning("course.log_unavailable", reason=str(exc), strategy="changeindex")
+            else:
+                log.info("course.log_still_unavailable", reason=str(exc))
+            return None, fallen_back(state, str(exc), now)
+        result.reads["log"] += 1
+        result.strategy = "changelog"
+        if state.fallback_reason is not None:
+            log.info("course.log_available", was=state.fallback_reason)
+        return read, read.state
+
     async def _cycle(self, course: Course, full: bool, result: CourseResult) -> UnitOfWork:
         now = self._clock.now()
         structure = await self._store.structure(course.id)
-        bad_columns: list[BadRow] = []
-        columns = [c async for c in self._source.columns(course.id, set_aside=bad_columns)]
-        unreadable = _unreadable_columns(structure, columns, bad_columns)
-        unit = UnitOfWork(course_id=course.id, columns=[*columns, *unreadable])
-
-        memberships = structure.memberships
-        categories = structure.categories
+        read, log_state = await self._read_log(course, structure, result, now)
+        sweep_due = structure.log.last_sweep is None or (
+            now - structure.log.last_sweep >= self._options.sweep_interval
+        )
         stale = structure.memberships_refreshed_at is None or (
             now - structure.memberships_refreshed_at >= self._options.membership_refresh
         )
+        if read is None or read.primed or full or sweep_due:
+            # The whole course: its column list and every column by changeIndex (a sweep, on
+            # the log: what the log missed is found).
+            unit = await self._whole(course, structure, full, result, now, stale=stale)
+            if log_state is not None:
+                unit.log = replace(log_state, last_sweep=now) if read is not None else log_state
+            return unit
+        retry = {r.column_id for r in structure.set_aside.values() if r.column_id}
+        if not read.entries and not retry and not stale:
+            return UnitOfWork(course_id=course.id, log=log_state)  # a quiet course: one request
+        unit = await self._whole(course, structure, full, result, now, stale=stale, log=read)
+        unit.log = log_state
+        return unit
+
+    async def _whole(
+        self,
+        course: Course,
+        structure: CourseStructure,
+        full: bool,
+        result: CourseResult,
+        now: datetime,
+        *,
+        stale: bool,
+        log: LogRead | None = None,
+    ) -> UnitOfWork:
+        """A cycle over the course's columns: all of them, or with ``log`` only those it names
+        (and the Calculated ones, and those with rows set aside), the column list read only
+        when the log names a column it does not know or its refresh is due."""
+        bad_columns: list[BadRow] = []
+        listed_now = log is None or stale or bool(log.columns - structure.columns.keys())
+        if listed_now:
+            columns = [c async for c in self._source.columns(course.id, set_aside=bad_columns)]
+            unreadable = _unreadable_columns(structure, columns, bad_columns)
+            unit = UnitOfWork(course_id=course.id, columns=[*columns, *unreadable])
+        else:
+            columns, unreadable = list(structure.columns.values()), []
+            unit = UnitOfWork(course_id=course.id)
+
+        memberships = structure.memberships
+        categories = structure.categories
         unknown_category = any(
             c.gradebook_category_id and c.gradebook_category_id not in categories for c in columns
         )
-        if stale or unknown_category:
+        unknown_user = log is not None and bool(log.users - memberships.keys())
+        if stale or unknown_category or unknown_user:
             memberships, categories = await self._refresh_members(course, unit, now)
 
         changes: list[GradeChange] = []
@@ -196,10 +290,21 @@ class Syncer:
             await self._column_deleted(course, column, structure, changes)
         unit.deleted_columns = [column.id for column in gone]
 
-        wanted = [c for c in columns if self._selection.selects_column(c, now)]
+        selected = [c for c in columns if self._selection.selects_column(c, now)]
+        wanted = selected
+        if log is not None:
+            retry = {r.column_id for r in structure.set_aside.values() if r.column_id}
+            named = log.columns | retry
+            calculated = bool(log.entries)  # derived columns follow any logged change
+            wanted = [c for c in selected if c.id in named or (calculated and c.calculated)]
         reads = await self._read_columns(course, wanted, structure, full, result)
-        dropped = {c.id for c in columns} - {c.id for c in wanted} | {c.id for c in gone}
-        self._set_aside(course, structure, unit, result, bad_columns, reads, dropped, now)
+        if log is None:
+            dropped = {c.id for c in columns} - {c.id for c in selected} | {c.id for c in gone}
+        else:
+            dropped = {c.id for c in gone}
+        self._set_aside(
+            course, structure, unit, result, bad_columns, reads, dropped, now, listed=listed_now
+        )
 
         seen_users = {u for r in reads if r.diff for u in r.diff.users}
         if seen_users - memberships.keys() and unit.memberships is None:
@@ -241,6 +346,8 @@ class Syncer:
         reads: list[_ColumnRead],
         dropped: set[str],
         now: datetime,
+        *,
+        listed: bool = True,
     ) -> None:
         """Record the rows set aside this cycle, log the new and the resolved ones once."""
         changes = reconcile_set_aside(
@@ -254,6 +361,7 @@ class Syncer:
                 if r.diff is not None
             ],
             dropped_columns=dropped,
+            listed=listed,
         )
         unit.set_aside = changes.rows
         unit.resolved = [row.key for row in changes.resolved]

@@ -49,10 +49,12 @@ def reconcile(
     bad_columns: Sequence[BadRow],
     reads: Sequence[ColumnRows],
     dropped_columns: Collection[str],
+    listed: bool = True,
 ) -> SetAsideChanges:
     """The course's rows set aside after a cycle that read its column list (``bad_columns``
     are the columns set aside from it) and the columns of ``reads``; ``dropped_columns`` are
-    no longer read at all."""
+    no longer read at all. A cycle that did not read the column list (``listed`` false: the
+    course's log named only known columns) leaves the columns set aside as they were."""
     out = SetAsideChanges()
     seen: dict[SetAsideKey, SetAsideRow] = {}
 
@@ -88,7 +90,7 @@ def reconcile(
             continue
         again = by_column.get(column_id)
         if (
-            kind == "column"
+            (kind == "column" and listed)
             or column_id in dropped_columns
             or (again is not None and (again.full or user_id in again.good_users))
         ):

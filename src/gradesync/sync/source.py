@@ -6,7 +6,16 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Protocol
 
-from gradesync.models import BadRow, Category, Column, Course, Grade, Membership
+from gradesync.models import (
+    BadRow,
+    Category,
+    Column,
+    Course,
+    Grade,
+    LogEntry,
+    Membership,
+    SystemVersion,
+)
 
 
 class LearnSource(Protocol):
@@ -44,3 +53,16 @@ class LearnSource(Protocol):
         ...
 
     async def last_changed(self, course_id: str, column_id: str) -> Grade | BadRow | None: ...
+
+    def course_logs(
+        self,
+        course_id: str,
+        *,
+        since: datetime | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+    ) -> AsyncIterator[LogEntry]:
+        """The course's gradebook log from ``since`` (inclusive), oldest first."""
+        ...
+
+    async def system_version(self) -> SystemVersion: ...
