@@ -189,3 +189,8 @@ def test_a_message_that_echoes_a_url_loses_its_query_string() -> None:
     error = classify(COURSE, _response(400, body=body), NOW)
     assert "access_token" not in str(error)
     assert str(error).endswith("Bad value at /learn/api/public/v3/courses?...")
+
+
+def test_a_501_means_no_such_endpoint_here_and_is_not_retried() -> None:
+    error = classify(COURSE, _response(501), NOW)
+    assert isinstance(error, NotFoundError) and not isinstance(error, RetriableLearnError)
