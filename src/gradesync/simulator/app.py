@@ -26,6 +26,7 @@ from gradesync.simulator.control import Activity, Control
 from gradesync.simulator.faults import DROPPED, Dice, Faults, Stats
 from gradesync.simulator.gate import Quota, Tokens
 from gradesync.simulator.logapi import LogApi
+from gradesync.simulator.playback import Playback
 from gradesync.simulator.routes import PREFIX, LearnApi
 from gradesync.simulator.wire import ApiError, rest_error
 from gradesync.simulator.world import World
@@ -52,6 +53,7 @@ class SimState:
     stats: Stats
     dice: Dice
     activity: Activity
+    playback: Playback  # the realistic activity (docs/activity.md)
 
 
 STATE = web.AppKey("gradesync_simulator", SimState)
@@ -205,6 +207,7 @@ def create_app(
         stats=Stats(),
         dice=Dice(faults.seed),
         activity=Activity(world, clock),
+        playback=Playback(world, clock),
     )
     app = web.Application(middlewares=[_gate])
     app[STATE] = state

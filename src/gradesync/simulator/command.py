@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import Protocol
 
+from gradesync.simulator.activity import ActivityModel
 from gradesync.simulator.app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from gradesync.simulator.faults import Faults
 from gradesync.simulator.routes import PREFIX
@@ -40,6 +41,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--malformed-rate", type=float, default=0.0, help="share of cut bodies")
     parser.add_argument("--token-lifetime", type=int, default=3600, help="seconds")
     parser.add_argument("--daily-quota", type=int, default=None, help="default: unlimited")
+    parser.add_argument(
+        "--activity",
+        choices=("uniform", "realistic"),
+        default="uniform",
+        help="uniform: --activity-per-minute random edits; realistic: grading as it happens "
+        "over a term (docs/activity.md), on the simulator's clock",
+    )
+    parser.add_argument(
+        "--activity-week",
+        type=int,
+        default=None,
+        help="realistic activity: the term week it starts in (default: 8 of 15)",
+    )
     parser.add_argument("--activity-per-minute", type=float, default=0.0, help="random edits")
     parser.add_argument(
         "--activity-bulk-share",
@@ -63,6 +77,19 @@ def _world(args: argparse.Namespace) -> World:
         cross_listed_parents=parents,
     )
     return World(spec)
+
+
+def _activity(args: argparse.Namespace) -> ActivityModel | None:
+    """The realistic activity the options ask for (None for the uniform one)."""
+    if args.activity == "uniform":
+        if args.activity_week is not None:
+            raise ValueError("--activity-week is for --activity realistic")
+        return None
+    if args.activity_per_minute or args.activity_bulk_share:
+        raise ValueError("--activity-per-minute and --activity-bulk-share are for the uniform one")
+    if args.activity_week is None:
+        return ActivityModel()
+    return ActivityModel(start_week=args.activity_week)
 
 
 def _faults(args: argparse.Namespace) -> Faults:
@@ -96,7 +123,7 @@ class _Stop:
 async def main(args: argparse.Namespace, signals: StopSignal) -> int:
     """Serve until ``signals.stop`` is set; 2 when the options describe no possible world."""
     try:
-        world, faults = _world(args), _faults(args)
+        world, faults, activity = _world(args), _faults(args), _activity(args)
         if not 0 <= args.activity_bulk_share <= 1:
             raise ValueError("--activity-bulk-share must be between 0 and 1")
     except ValueError as exc:
@@ -111,6 +138,7 @@ async def main(args: argparse.Namespace, signals: StopSignal) -> int:
         client_secret=args.client_secret,
         activity_per_minute=args.activity_per_minute,
         activity_bulk_share=args.activity_bulk_share,
+        activity=activity,
     ) as sim:
         print(f"base_url: {sim.base_url}")
         print(f"client_id: {sim.client_id}")

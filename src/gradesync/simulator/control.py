@@ -24,6 +24,14 @@ requests are not counted in the stats. Ids are the same as the World's Python AP
     POST /__simulator__/random-edits          {n, seed?}
     POST /__simulator__/activity              {perMinute, bulkShare?}: bulkShare of the ticks
                                               make a bulk edit instead of one edit (default 0)
+    POST /__simulator__/activity/realistic    {model: {field: value, ...} | null}: play the
+                                              realistic activity from now, the fields of
+                                              ActivityModel given, the others by default
+                                              (docs/activity.md); null stops it
+    GET  /__simulator__/activity/rates?courseId=&since=&until=   the realistic activity's true
+                                              expected grade edits of a course in the window,
+                                              and its rate per hour at since, since + 1 h, ...
+                                              (default: the day from now; 31 days at most)
     GET  /__simulator__/edits?courseId=       every edit with its true time, logged or not
     POST /__simulator__/gradebook-log         {logEdits}: off, new edits leave no log entry
     POST /__simulator__/gradebook-log/clear   {courseId}: drop the course's log entries so far
@@ -37,13 +45,15 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from gradesync.clock import Clock
+from gradesync.simulator.activity import ActivityModel
+from gradesync.simulator.derive import iso
 from gradesync.simulator.faults import Dice
 from gradesync.simulator.site import NotFound
 from gradesync.simulator.world import World
@@ -130,6 +140,7 @@ class Control:
             "activity": lambda b: self.state.activity.set_rate(
                 float(b["perMinute"]), _optional_float(b.get("bulkShare"))
             ),
+            "activity/realistic": self._set_realistic,
             "gradebook-log": self._set_logging,
             "gradebook-log/clear": lambda b: world.clear_log(b["courseId"]),
             "faults": self._set_faults,
@@ -141,6 +152,7 @@ class Control:
             web.get(CONTROL + "state", self.show_state),
             web.get(CONTROL + "grade", self.show_grade),
             web.get(CONTROL + "edits", self.show_edits),
+            web.get(CONTROL + "activity/rates", self.show_rates),
         ]
         return routes
 
@@ -153,6 +165,14 @@ class Control:
             possible=float(body.get("possible", 100.0)),
             due=due,
         )
+
+    def _set_realistic(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        fields = body["model"]
+        if fields is not None and not isinstance(fields, dict):
+            raise ValueError("model must be an object of ActivityModel fields, or null")
+        model = None if fields is None else ActivityModel.from_json(fields)
+        self.state.playback.start(model)
+        return self.state.playback.summary()
 
     def _set_logging(self, body: dict[str, Any]) -> dict[str, Any]:
         on = body["logEdits"]
@@ -186,6 +206,7 @@ class Control:
                     "perMinute": state.activity.per_minute,
                     "bulkShare": state.activity.bulk_share,
                     "edits": state.activity.edits,
+                    "realistic": state.playback.summary(),
                 },
                 "logEdits": state.world.log_edits,
                 "started": state.world.started.isoformat(),
@@ -208,6 +229,41 @@ class Control:
         except NotFound as exc:
             return _problem(404, str(exc))
         return web.json_response({"edits": [edit.as_json() for edit in edits]})
+
+    async def show_rates(self, request: web.Request) -> web.Response:
+        plan = self.state.playback.plan
+        if plan is None:
+            return _problem(404, "the realistic activity is off")
+        q = request.query
+        try:
+            since = datetime.fromisoformat(q["since"]) if "since" in q else self.state.clock.now()
+            until = datetime.fromisoformat(q["until"]) if "until" in q else since + _DAY
+            if since.tzinfo is None or until.tzinfo is None:
+                raise ValueError("since and until must carry a time zone")
+            if not since < until <= since + 31 * _DAY:
+                raise ValueError("until must be after since, by 31 days at most")
+            course = q["courseId"]
+            hours = [since]
+            while hours[-1] + _HOUR < until:
+                hours.append(hours[-1] + _HOUR)
+            body = {
+                "courseId": course,
+                "since": iso(since),
+                "until": iso(until),
+                "expected": plan.expected(course, since, until),
+                "hourly": [{"hour": iso(h), "rate": plan.rate(course, h)} for h in hours],
+            }
+        except KeyError as exc:
+            return _problem(400, f"missing {exc}")
+        except ValueError as exc:
+            return _problem(400, str(exc))
+        except NotFound as exc:
+            return _problem(404, str(exc))
+        return web.json_response(body)
+
+
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
 
 
 def _grade_ref(body: dict[str, Any]) -> tuple[str, str, str]:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 
 from gradesync.clock import Clock
+from gradesync.simulator.activity import ActivityModel
 from gradesync.simulator.app import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -18,6 +19,7 @@ from gradesync.simulator.app import (
 )
 from gradesync.simulator.faults import Dice, Faults, Stats
 from gradesync.simulator.gradelog import Edit
+from gradesync.simulator.plan import ActivityPlan
 from gradesync.simulator.world import World
 
 
@@ -60,6 +62,16 @@ class Simulator:
         ``bulk_share`` of the ticks make a bulk edit (None keeps the share as it is)."""
         self._state.activity.set_rate(per_minute, bulk_share)
 
+    def set_activity_model(self, model: ActivityModel | None) -> ActivityPlan | None:
+        """Play the realistic activity ``model`` from now, paced by the simulator's clock (None
+        stops it); returns its plan, which also tells each course's true rates."""
+        return self._state.playback.start(model)
+
+    @property
+    def activity_plan(self) -> ActivityPlan | None:
+        """The realistic activity's plan being played (None when off)."""
+        return self._state.playback.plan
+
     @property
     def edits(self) -> list[Edit]:
         """Every grade edit made on the simulator, with its true time (``World.edit_log``)."""
@@ -77,8 +89,11 @@ async def serve(
     client_secret: str = DEFAULT_CLIENT_SECRET,
     activity_per_minute: float = 0.0,
     activity_bulk_share: float = 0.0,
+    activity: ActivityModel | None = None,
 ) -> AsyncIterator[Simulator]:
-    """Serve ``world`` on ``host:port`` (0: any free port) until the block ends."""
+    """Serve ``world`` on ``host:port`` (0: any free port) until the block ends. The uniform
+    activity edits ``activity_per_minute`` random grades a minute; ``activity`` plays the
+    realistic one from the clock's now (docs/activity.md). Both follow ``clock``."""
     app = create_app(world, faults, clock, client_id, client_secret)
     state = app[STATE]
     runner = web.AppRunner(app, access_log=None)
@@ -90,11 +105,17 @@ async def serve(
         assert isinstance(server, asyncio.Server)
         bound_port = server.sockets[0].getsockname()[1]
         state.activity.set_rate(activity_per_minute, activity_bulk_share)
-        activity = asyncio.create_task(state.activity.run(), name="simulator-activity")
+        if activity is not None:
+            state.playback.start(activity)
+        tasks = [
+            asyncio.create_task(state.activity.run(), name="simulator-activity"),
+            asyncio.create_task(state.playback.run(), name="simulator-realistic-activity"),
+        ]
         try:
             yield Simulator(f"http://{host}:{bound_port}", client_id, client_secret, state)
         finally:
-            activity.cancel()
-            await asyncio.gather(activity, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await runner.cleanup()

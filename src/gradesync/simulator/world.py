@@ -95,9 +95,11 @@ class World(Site):
             raise ValueError(f"user {user_id} is not a student of {course.id}")
         return course, column, member
 
-    def _edit(self, course_id: str, column_id: str, user_id: str, **changes: Any) -> int:
+    def _edit(
+        self, course_id: str, column_id: str, user_id: str, at: datetime | None, **changes: Any
+    ) -> int:
         _, column, member = self._target(course_id, column_id, user_id)
-        return self._apply(column, member, **changes)
+        return self._apply(column, member, at, **changes)
 
     def _apply(
         self, column: ColumnInfo, member: Member, at: datetime | None = None, **changes: Any
@@ -120,23 +122,58 @@ class World(Site):
         self.log.record(column, member, before, after, kind, at or self.clock.now())
         return self._counter
 
-    def set_score(self, course_id: str, column_id: str, user_id: str, score: float) -> int:
+    # Each edit happens now on the world's clock, or at ``at`` for a caller that planned it
+    # (the activity player): its true time in ``edit_log`` and its log entry's ``logged``.
+
+    def set_score(
+        self,
+        course_id: str,
+        column_id: str,
+        user_id: str,
+        score: float,
+        *,
+        at: datetime | None = None,
+    ) -> int:
         """Grade (or regrade) a student; returns the new ``changeIndex``."""
-        return self._edit(course_id, column_id, user_id, score=float(score))
+        return self._edit(course_id, column_id, user_id, at, score=float(score))
 
-    def set_text(self, course_id: str, column_id: str, user_id: str, text: str | None) -> int:
+    def set_text(
+        self,
+        course_id: str,
+        column_id: str,
+        user_id: str,
+        text: str | None,
+        *,
+        at: datetime | None = None,
+    ) -> int:
         """Override the grade with text (None removes the override)."""
-        overridden = iso(self.clock.now()) if text is not None else None
-        return self._edit(course_id, column_id, user_id, text=text, overridden=overridden)
+        overridden = iso(at or self.clock.now()) if text is not None else None
+        return self._edit(course_id, column_id, user_id, at, text=text, overridden=overridden)
 
-    def set_exempt(self, course_id: str, column_id: str, user_id: str, exempt: bool) -> int:
-        return self._edit(course_id, column_id, user_id, exempt=exempt)
+    def set_exempt(
+        self,
+        course_id: str,
+        column_id: str,
+        user_id: str,
+        exempt: bool,
+        *,
+        at: datetime | None = None,
+    ) -> int:
+        return self._edit(course_id, column_id, user_id, at, exempt=exempt)
 
-    def clear_grade(self, course_id: str, column_id: str, user_id: str) -> int:
+    def clear_grade(
+        self, course_id: str, column_id: str, user_id: str, *, at: datetime | None = None
+    ) -> int:
         """Clear a grade: the row stays, with no grade in it and a new ``changeIndex``."""
-        return self._edit(course_id, column_id, user_id, cleared=True)
+        return self._edit(course_id, column_id, user_id, at, cleared=True)
 
-    def set_scores(self, course_id: str, scores: Mapping[tuple[str, str], float]) -> list[int]:
+    def set_scores(
+        self,
+        course_id: str,
+        scores: Mapping[tuple[str, str], float],
+        *,
+        at: datetime | None = None,
+    ) -> list[int]:
         """A bulk edit: grade several students at one instant (their log entries share one
         ``logged``). ``scores`` maps (column id, user id) to a score; every target is checked
         before any is edited. Returns the new ``changeIndex`` of each, in order."""
@@ -144,7 +181,7 @@ class World(Site):
             (*self._target(course_id, column_id, user_id)[1:], float(score))
             for (column_id, user_id), score in scores.items()
         ]
-        at = self.clock.now()
+        at = at or self.clock.now()
         return [self._apply(column, member, at, score=score) for column, member, score in targets]
 
     def add_student(self, course_id: str, *, child_course_id: str | None = None) -> str:
@@ -180,6 +217,7 @@ class World(Site):
         type: str = "Manual",
         possible: float = 100.0,
         due: datetime | None = None,
+        external_id: str | None = None,
     ) -> str:
         """Create a column with no grades; Learn makes calculated columns only in its UI."""
         if type not in ("Manual", "Attempts"):
@@ -196,7 +234,7 @@ class World(Site):
             available=True,
             graded=False,
             created=self.clock.now(),
-            external_id=None,
+            external_id=external_id,
         )
         self._next_column += 1
         course.added.append(column)
