@@ -26,6 +26,7 @@ from gradesync.sync.source import LearnSource
 OVERLAP = timedelta(minutes=2)  # how far before its cursor each read of a log starts again
 FALLBACK_RETRY = timedelta(days=1)  # a course whose log answered 403/404 tries it again after
 LOG_SINCE = (3900, 71)  # the first Learn release with the gradebook logs
+FIRST_PAGE = 100  # entries a first read asks for, newest first (one page)
 
 LogUnavailable = (ForbiddenError, NotFoundError)
 """What the log answers where gradesync may not use it: 403 (the integration user lacks the
@@ -67,14 +68,20 @@ async def read_log(source: LearnSource, course_id: str, state: LogState) -> LogR
     """Read what the course's log holds since ``state``; raises :data:`LogUnavailable` as the
     client does, for the caller to fall back."""
     if not state.primed:
-        newest: LogEntry | None = None
-        async for entry in source.course_logs(course_id, newest_first=True, limit=1):
-            newest = entry
-            break
+        # The newest entries, one page: the newest fixes the cursor, and those within the
+        # overlap before it are seen already (the whole cycle that follows covers them), so the
+        # next read does not take them for news.
+        recent: list[LogEntry] = []
+        async for entry in source.course_logs(course_id, newest_first=True, limit=FIRST_PAGE):
+            if recent and entry.logged < recent[0].logged - OVERLAP:
+                break
+            recent.append(entry)
+            if len(recent) == FIRST_PAGE:
+                break
         primed = LogState(
             primed=True,
-            cursor=newest.logged if newest else None,
-            seen={newest.id: newest.logged} if newest else {},
+            cursor=recent[0].logged if recent else None,
+            seen={entry.id: entry.logged for entry in recent},
             last_sweep=state.last_sweep,
         )
         return LogRead(primed, [], primed=True)
