@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 # Upper bounds of the cycle duration histogram, in seconds: a quiet course takes well under a
 # second, a first full read of a large one minutes.
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+# Upper bounds of the detection delay histogram, in seconds: from a minute to a day.
+DELAY_BUCKETS = (15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0)
 
 
 @dataclass
@@ -52,6 +54,8 @@ class DaemonStats:
     last_success: float | None = None
     last_heartbeat: float | None = None
     reads: Counter[str] = field(default_factory=Counter)  # log, full, delta, unchanged
+    delay_counts: list[int] = field(default_factory=lambda: [0] * (len(DELAY_BUCKETS) + 1))
+    delay_sum: float = 0.0
     log_fallbacks: int = 0
 
     def __post_init__(self) -> None:
@@ -81,6 +85,9 @@ class DaemonStats:
         self.events.update(result.events)
         self.reads.update(result.reads)
         self.log_fallbacks += int(result.fell_back)
+        for delay in result.detection_delays:
+            self.delay_counts[bisect.bisect_left(DELAY_BUCKETS, delay)] += 1
+            self.delay_sum += delay
         if result.finished is not None:
             seconds = max(0.0, (result.finished - result.started).total_seconds())
             self.duration_counts[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
@@ -178,16 +185,18 @@ class MetricsCollector(Collector):
         cycles.add_metric(["ok"], stats.cycles_ok)
         cycles.add_metric(["failed"], stats.cycles_failed)
         yield cycles
-        buckets: list[tuple[str, float]] = []
-        running = 0
-        for bound, n in zip((*DURATION_BUCKETS, math.inf), stats.duration_counts, strict=True):
-            running += n
-            buckets.append(("+Inf" if bound == math.inf else repr(bound), running))
+        buckets = _cumulative(DURATION_BUCKETS, stats.duration_counts)
         yield HistogramMetricFamily(
             "gradesync_cycle_duration_seconds",
             "How long course cycles took.",
             buckets=buckets,
             sum_value=stats.duration_sum,
+        )
+        yield HistogramMetricFamily(
+            "gradesync_detection_delay_seconds",
+            "From a gradebook log entry's logged time to the commit of its change (changelog).",
+            buckets=_cumulative(DELAY_BUCKETS, stats.delay_counts),
+            sum_value=stats.delay_sum,
         )
         reads = CounterMetricFamily(
             "gradesync_reads",
@@ -292,3 +301,13 @@ class MetricsCollector(Collector):
             "Rows from Learn set aside: not representable faithfully, retried each cycle.",
             value=state.set_aside,
         )
+
+
+def _cumulative(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
+    """Prometheus histogram buckets (cumulative, with ``+Inf``) from per-bucket counts."""
+    buckets: list[tuple[str, float]] = []
+    running = 0
+    for bound, n in zip((*bounds, math.inf), counts, strict=True):
+        running += n
+        buckets.append(("+Inf" if bound == math.inf else repr(bound), running))
+    return buckets

@@ -32,6 +32,17 @@ def _strategy(course: CourseStatus, configured: str) -> str:
     return "changeindex" if configured in ("auto", "changelog") else configured
 
 
+def _delays(sorted_delays: list[float]) -> dict[str, float]:
+    """Count, p50 and p95 of detection delays given in ascending order (nearest rank)."""
+    if not sorted_delays:
+        return {"count": 0}
+
+    def rank(q: float) -> float:
+        return sorted_delays[min(len(sorted_delays) - 1, max(0, round(q * len(sorted_delays)) - 1))]
+
+    return {"count": len(sorted_delays), "p50_s": rank(0.5), "p95_s": rank(0.95)}
+
+
 def _age(now: datetime, moment: datetime | None) -> str:
     if moment is None:
         return "-"
@@ -75,6 +86,7 @@ async def main(args: argparse.Namespace) -> int:
     async with open_store(settings) as store:
         status = await store.status()
         courses = await store.course_status()
+        delays = await store.detection_delays()
         dead = await store.dead_letters()
         aside = await store.set_aside_rows()
         cursors = {
@@ -96,6 +108,7 @@ async def main(args: argparse.Namespace) -> int:
                             for c in courses
                         ],
                         "dead_letters": [dataclasses.asdict(d) for d in dead],
+                        "detection_delay_last_day": _delays(delays),
                         "set_aside": [dataclasses.asdict(r) for r in aside],
                     }
                 ),
@@ -111,6 +124,15 @@ async def main(args: argparse.Namespace) -> int:
         c = status.last_cycle
         verdict = "running" if c.finished is None else "ok" if c.ok else f"failed: {c.error or ''}"
         print(f"last cycle: {c.course_id} at {_when(c.finished or c.started)} {verdict}")
+    if delays:
+        summary = _delays(delays)
+        p50, p95 = (
+            format_duration(timedelta(seconds=round(summary[q]))) for q in ("p50_s", "p95_s")
+        )
+        print(
+            "detection delay over the last day of commits (log entry to commit, "
+            f"{summary['count']} changes): p50 {p50}, p95 {p95}"
+        )
     stuck = [c for c in courses if c.stuck(now, stuck_after)]
     if stuck:
         print(

@@ -229,6 +229,8 @@ class UnitOfWork:
     set_aside: Sequence[SetAsideRow] = ()
     resolved: Sequence[SetAsideKey] = ()
     log: LogState | None = None  # the course's log state after this cycle; None: unchanged
+    # Seconds from each log entry's ``logged`` time to this commit (kept for a day, for status).
+    detections: Sequence[float] = ()
 
 
 class SyncStore(Protocol):
@@ -326,6 +328,11 @@ class AdminStore(Protocol):
     async def course_status(self, *, include_unselected: bool = False) -> list[CourseStatus]: ...
 
     async def status(self) -> StoreStatus: ...
+
+    async def detection_delays(self, since: datetime | None = None) -> list[float]:
+        """Detection delays (seconds, log entry to commit) of the commits since ``since``, in
+        ascending order; without ``since``, of the day up to the newest such commit."""
+        ...
 
     async def backup(self, dest_path: str | Path) -> None:
         """Write a consistent copy of the state to ``dest_path`` while work goes on."""

@@ -212,6 +212,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) WITHOUT ROWID""",
         ),
     ),
+    Migration(
+        "detection delays: from a log entry's logged time to the commit of its change",
+        (
+            """CREATE TABLE detections (
+                n INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                seconds REAL NOT NULL
+            )""",
+            "CREATE INDEX detections_by_time ON detections (at)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

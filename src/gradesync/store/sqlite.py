@@ -16,7 +16,7 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -32,7 +32,9 @@ from gradesync.store import outbox, reads
 from gradesync.store.codec import (
     dump_json,
     grade_from_row,
+    iso,
     iso_or_none,
+    parse_time_required,
 )
 from gradesync.store.protocol import (
     CourseStatus,
@@ -302,6 +304,19 @@ class SQLiteStateStore:
     async def enable_sink(self, sink: str) -> None:
         async with self._transaction(f"enabling {sink}") as db:
             await outbox.set_disabled(db, sink, None, self._clock.now())
+
+    async def detection_delays(self, since: datetime | None = None) -> list[float]:
+        if since is None:
+            newest = await self._fetch("reading detection delays", "SELECT max(at) FROM detections")
+            if not newest or newest[0][0] is None:
+                return []
+            since = parse_time_required(newest[0][0]) - timedelta(days=1)
+        rows = await self._fetch(
+            "reading detection delays",
+            "SELECT seconds FROM detections WHERE at >= ? ORDER BY seconds",
+            (iso(since),),
+        )
+        return [float(seconds) for (seconds,) in rows]
 
     async def sinks(self) -> list[SinkStatus]:
         async with self._snapshot("reading the sinks") as db:

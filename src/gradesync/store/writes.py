@@ -7,7 +7,7 @@ and leaves the decision to commit or roll back to that caller.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiosqlite
 
@@ -26,6 +26,8 @@ from gradesync.store.codec import (
     set_aside_row,
 )
 from gradesync.store.protocol import CycleRecord, UnitOfWork
+
+DETECTIONS_KEPT = timedelta(days=1)  # detection delays older than this are dropped
 
 
 async def require_course(db: aiosqlite.Connection, course_id: str) -> None:
@@ -99,6 +101,13 @@ async def write_unit(
             "DELETE FROM grades WHERE course_id = ? AND column_id = ? AND user_id = ?",
             [(course_id, column_id, user_id) for column_id, user_id in unit.grade_deletes],
         )
+    if unit.detections:
+        at = iso(now)
+        await db.executemany(
+            "INSERT INTO detections (at, seconds) VALUES (?, ?)",
+            [(at, seconds) for seconds in unit.detections],
+        )
+        await db.execute("DELETE FROM detections WHERE at < ?", (iso(now - DETECTIONS_KEPT),))
     if unit.log is not None:
         await db.execute(
             "INSERT OR REPLACE INTO course_logs (course_id, primed, cursor, seen,"

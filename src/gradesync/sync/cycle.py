@@ -90,6 +90,8 @@ class CourseResult:
     set_aside: int = 0  # the course's rows set aside after this cycle
     strategy: str = "changeindex"  # how this cycle found what changed (changelog on the log)
     fell_back: bool = False  # the log answered 403/404 this cycle: changeIndex until retried
+    logged: list[datetime] = field(default_factory=list)  # new log entries' ``logged`` times
+    detection_delays: list[float] = field(default_factory=list)  # seconds, entry to commit
 
     @property
     def ok(self) -> bool:
@@ -165,6 +167,13 @@ class Syncer:
                 result.retry_after = getattr(exc, "retry_after", None)
                 unit = UnitOfWork(course_id=course.id)
             result.finished = self._clock.now()
+            if result.ok and result.logged:
+                # In changelog mode the delay from an entry's own logged time to the commit of
+                # its change is known: the detection delay (an estimate, to the commit).
+                result.detection_delays = [
+                    max(0.0, (result.finished - logged).total_seconds()) for logged in result.logged
+                ]
+                unit.detections = result.detection_delays
             unit.cycle = CycleRecord(
                 course_id=course.id,
                 cycle_id=result.cycle_id,
@@ -220,6 +229,7 @@ class Syncer:
             return None, fallen_back(state, str(exc), now)
         result.reads["log"] += 1
         result.strategy = "changelog"
+        result.logged = [entry.logged for entry in read.entries]
         if state.fallback_reason is not None:
             log.info("course.log_available", was=state.fallback_reason)
         return read, read.state

@@ -32,6 +32,10 @@ from gradesync.sync.cycle import CourseResult, Syncer
 
 log = structlog.get_logger("gradesync.scheduler")
 
+# Courses due within this many seconds start now, and no wait is shorter: a wait far below the
+# clock's resolution would wake at the same instant and spin (on a simulated clock, for ever).
+TICK = 0.001
+
 
 @dataclass
 class CoursePace:
@@ -140,7 +144,7 @@ class Scheduler:
                 due = sorted(
                     (s.next_due, cid)
                     for cid, s in self.states.items()
-                    if s.next_due <= now and cid not in running
+                    if s.next_due <= now + TICK and cid not in running
                 )
                 for _, course_id in due[: self.options.concurrency - len(running)]:
                     task = asyncio.create_task(self._run_course(self.courses[course_id]))
@@ -196,7 +200,7 @@ class Scheduler:
         idle = [s.next_due for cid, s in self.states.items() if cid not in running]
         horizon = min([*idle, self._courses_due]) - now
         heartbeat = 5.0  # the loop must tick often enough for the watchdog
-        wait = max(0.0, min(horizon, heartbeat))
+        wait = max(TICK, min(horizon, heartbeat))
         if len(running) >= self.options.concurrency:
             wait = heartbeat
         self._wake.clear()
