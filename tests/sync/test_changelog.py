@@ -12,14 +12,12 @@ from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
+from tests.sync.sync_support import open_engine
 from tests.sync.test_engine import PROBE, Harness
 
 from gradesync.clock import ManualClock
-from gradesync.learn import LearnClient, LearnSettings
-from gradesync.simulator import World, WorldSpec, serve
-from gradesync.store import SQLiteStateStore
-from gradesync.sync.cycle import CourseResult, Syncer, SyncOptions
-from gradesync.sync.selection import Selection
+from gradesync.simulator import WorldSpec
+from gradesync.sync.cycle import CourseResult
 
 LOG = "v1/courses/{courseId}/gradebook/logs"
 
@@ -54,26 +52,14 @@ class LogHarness(Harness):
 
 @pytest.fixture
 async def h(tmp_path: Path) -> AsyncIterator[LogHarness]:
-    clock = ManualClock()
     spec = WorldSpec(
         seed=11, courses=5, columns_per_course=5, students_per_course=6, cross_listed_parents=1
     )
-    async with serve(World(spec), clock=clock) as sim:
-        settings = LearnSettings(
-            base_url=sim.base_url,
-            client_id=sim.client_id,
-            client_secret=sim.client_secret,
-            requests_per_second=10_000,
-        )
-        async with (
-            LearnClient(settings, clock=clock) as client,
-            SQLiteStateStore(tmp_path / "state.db", clock=clock) as store,
-        ):
-            await store.register_sinks([PROBE])
-            options = SyncOptions(site=sim.base_url, strategy="changelog")
-            harness = LogHarness(sim, Syncer(client, store, Selection(), options, clock), store)
-            harness.clock = clock
-            yield harness
+    async with open_engine(tmp_path, spec, strategy="changelog") as engine:
+        await engine.store.register_sinks([PROBE])
+        harness = LogHarness(engine.sim, engine.syncer, engine.store)
+        harness.clock = engine.clock
+        yield harness
 
 
 async def test_a_quiet_course_costs_exactly_one_request(h: LogHarness) -> None:

@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.sync.sync_support import open_engine
 
-from gradesync.clock import ManualClock
-from gradesync.learn import LearnClient, LearnSettings
+from gradesync.learn import LearnClient
 from gradesync.models import Course, Grade
-from gradesync.simulator import Simulator, World, WorldSpec, serve
+from gradesync.simulator import Simulator, World, WorldSpec
 from gradesync.store import SQLiteStateStore
 from gradesync.sync.cycle import Syncer, SyncOptions
-from gradesync.sync.selection import Selection
 
 PROBE = "probe"
 
@@ -64,27 +63,12 @@ class Harness:
 async def harness(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     """The engine against the simulator, on each strategy: every change below must be found
     by the next cycle whether the course is read column by column or from its log."""
-    clock = ManualClock()
-    world = World(
-        WorldSpec(
-            seed=11, courses=5, columns_per_course=5, students_per_course=6, cross_listed_parents=1
-        )
+    spec = WorldSpec(
+        seed=11, courses=5, columns_per_course=5, students_per_course=6, cross_listed_parents=1
     )
-    async with serve(world, clock=clock) as sim:
-        settings = LearnSettings(
-            base_url=sim.base_url,
-            client_id=sim.client_id,
-            client_secret=sim.client_secret,
-            requests_per_second=10_000,
-        )
-        async with (
-            LearnClient(settings, clock=clock) as client,
-            SQLiteStateStore(tmp_path / "state.db", clock=clock) as store,
-        ):
-            await store.register_sinks([PROBE])
-            options = SyncOptions(site=sim.base_url, strategy=request.param)
-            syncer = Syncer(client, store, Selection(), options, clock)
-            yield Harness(sim, syncer, store)
+    async with open_engine(tmp_path, spec, strategy=request.param) as engine:
+        await engine.store.register_sinks([PROBE])
+        yield Harness(engine.sim, engine.syncer, engine.store)
 
 
 def by_subject(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 import structlog
+from tests.sync.sync_support import open_engine
 
 from gradesync.clock import ManualClock
-from gradesync.learn import LearnClient, LearnSettings
 from gradesync.models import BadRow
-from gradesync.simulator import Simulator, World, WorldSpec, serve
+from gradesync.simulator import Simulator, World, WorldSpec
 from gradesync.store import ColumnCursor, SetAsideRow, SQLiteStateStore
 from gradesync.sync.cycle import CourseResult, Syncer, SyncOptions
-from gradesync.sync.selection import Selection
 from gradesync.sync.setaside import ColumnRows, reconcile, retry_cursor
 
 PROBE = "probe"
@@ -71,27 +70,14 @@ class Harness:
 
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    clock = ManualClock()
     spec = WorldSpec(
         seed=11, courses=2, columns_per_course=4, students_per_course=5, cross_listed_parents=0
     )
-    async with serve(World(spec), clock=clock) as sim:
-        settings = LearnSettings(
-            base_url=sim.base_url,
-            client_id=sim.client_id,
-            client_secret=sim.client_secret,
-            requests_per_second=10_000,
-        )
-        async with (
-            LearnClient(settings, clock=clock) as client,
-            SQLiteStateStore(tmp_path / "state.db", clock=clock) as store,
-        ):
-            await store.register_sinks([PROBE])
-            # Column by column: the column list is read every cycle (on the log, only when
-            # the log names an unknown column or a sweep is due).
-            options = SyncOptions(site=sim.base_url, strategy="changeindex")
-            syncer = Syncer(client, store, Selection(), options, clock)
-            yield Harness(sim, syncer, store)
+    # Column by column: the column list is read every cycle (on the log, only when the log
+    # names an unknown column or a sweep is due).
+    async with open_engine(tmp_path, spec, strategy="changeindex") as engine:
+        await engine.store.register_sinks([PROBE])
+        yield Harness(engine.sim, engine.syncer, engine.store)
 
 
 async def test_a_bad_row_is_set_aside_retried_and_resolved_while_the_rest_goes_on(
