@@ -6,14 +6,12 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+from tests.sync.sync_support import open_engine
+
 from gradesync.clock import ManualClock
-from gradesync.learn import LearnClient, LearnSettings
-from gradesync.simulator import Faults, World, WorldSpec, serve
-from gradesync.store import SQLiteStateStore
+from gradesync.simulator import Faults, WorldSpec
 from gradesync.sync.budget import DAY, DailyBudget
-from gradesync.sync.cycle import Syncer, SyncOptions
 from gradesync.sync.scheduler import Scheduler, SchedulerOptions
-from gradesync.sync.selection import Selection
 
 
 async def test_no_day_long_window_holds_more_than_the_budget() -> None:
@@ -43,37 +41,26 @@ async def test_no_day_long_window_holds_more_than_the_budget() -> None:
 async def test_scheduler_never_exceeds_the_budget_against_learns_quota(tmp_path: Path) -> None:
     clock = ManualClock()
     limit = 150
-    world = World(
-        WorldSpec(
-            seed=2, courses=4, columns_per_course=4, students_per_course=5, cross_listed_parents=0
-        )
+    spec = WorldSpec(
+        seed=2, courses=4, columns_per_course=4, students_per_course=5, cross_listed_parents=0
     )
+    budget = DailyBudget(limit, clock)
     # Learn's own quota equals the budget: one request too many would be answered with 429.
-    async with serve(world, faults=Faults(daily_quota=limit), clock=clock) as sim:
-        budget = DailyBudget(limit, clock)
-        settings = LearnSettings(
-            base_url=sim.base_url,
-            client_id=sim.client_id,
-            client_secret=sim.client_secret,
-            requests_per_second=10_000,
-        )
-        async with (
-            LearnClient(settings, clock=clock, gate=budget) as client,
-            SQLiteStateStore(tmp_path / "state.db", clock=clock) as store,
-        ):
-            syncer = Syncer(client, store, Selection(), SyncOptions(site=sim.base_url), clock)
-            options = SchedulerOptions(interval=timedelta(minutes=10))
-            scheduler = Scheduler(syncer, clock, options)
-            stop = asyncio.Event()
-            task = asyncio.create_task(scheduler.run(stop))
-            for _ in range(int(1.5 * 24 * 60)):
-                await clock.advance(60)
-                await asyncio.sleep(0.001)  # let real HTTP round trips finish
-            stop.set()
-            for _ in range(5):  # past the drain deadline, on the same clock
-                await clock.advance(60)
-                await asyncio.sleep(0.01)
-            await asyncio.wait_for(task, 10)
+    quota = Faults(daily_quota=limit)
+    async with open_engine(tmp_path, spec, faults=quota, gate=budget, clock=clock) as engine:
+        sim = engine.sim
+        options = SchedulerOptions(interval=timedelta(minutes=10))
+        scheduler = Scheduler(engine.syncer, clock, options)
+        stop = asyncio.Event()
+        task = asyncio.create_task(scheduler.run(stop))
+        for _ in range(int(1.5 * 24 * 60)):
+            await clock.advance(60)
+            await asyncio.sleep(0.001)  # let real HTTP round trips finish
+        stop.set()
+        for _ in range(5):  # past the drain deadline, on the same clock
+            await clock.advance(60)
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(task, 10)
     assert sim.stats.count(status=429) == 0
     assert budget.used >= limit  # the budget, not the work, was the limit
     assert scheduler.cycles > 4
