@@ -109,7 +109,18 @@ class Assembly:
         return client
 
     def syncer(self, settings: Settings, client: LearnClient) -> Syncer:
-        return Syncer(client, self.store, selection(settings), sync_options(settings), self.clock)
+        return Syncer(
+            client,
+            self.store,
+            selection(settings),
+            sync_options(settings),
+            self.clock,
+            sweep_room=self.sweep_room,
+        )
+
+    def sweep_room(self) -> bool:
+        """Sweeps run on spare budget: while the daily budget holds at least half its burst."""
+        return self.budget.available >= self.budget.capacity / 2
 
     def scheduler_options(self, settings: Settings) -> SchedulerOptions:
         return scheduler_options(settings)

@@ -193,3 +193,20 @@ async def test_a_refused_log_falls_back_to_changeindex_and_says_so_once(
     await h.clock.advance(60)
     await h.cycle()
     assert h.requests() == {LOG: len(h.courses)}
+
+
+async def test_a_due_sweep_waits_for_spare_budget_but_not_for_ever(h: LogHarness) -> None:
+    grades = "v2/courses/{courseId}/gradebook/columns/{columnId}/users"
+    room = False
+    h.syncer._sweep_room = lambda: room  # the daily budget's burst is spent
+    await h.cycle()
+    await h.clock.advance(timedelta(days=1, minutes=1).total_seconds())
+    await h.cycle()  # the lists are re-read on their own period; no column is read
+    assert grades not in h.requests(), "no sweep while the budget has no room"
+    room = True
+    await h.cycle()
+    assert h.requests()[grades] >= len(h.courses), "the sweep, on spare budget"
+    room = False
+    await h.clock.advance(timedelta(days=7).total_seconds())
+    await h.cycle()
+    assert h.requests()[grades] >= len(h.courses), "a week overdue, it runs regardless"

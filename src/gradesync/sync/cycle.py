@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -61,6 +61,7 @@ log = structlog.get_logger("gradesync.sync")
 
 ReadMode = Literal["full", "delta", "unchanged"]
 Strategy = Literal["auto", "changelog", "changeindex", "lastchanged"]
+SWEEP_PATIENCE = 7  # a sweep waits for spare budget at most this many sweep intervals
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,11 @@ class Syncer:
         selection: Selection,
         options: SyncOptions,
         clock: Clock,
+        *,
+        sweep_room: Callable[[], bool] | None = None,
     ) -> None:
         self._source = source
+        self._sweep_room = sweep_room  # whether the request budget has room for a sweep now
         self._store = store
         self._selection = selection
         self._options = options
@@ -238,9 +242,7 @@ class Syncer:
         now = self._clock.now()
         structure = await self._store.structure(course.id)
         read, log_state = await self._read_log(course, structure, result, now)
-        sweep_due = structure.log.last_sweep is None or (
-            now - structure.log.last_sweep >= self._options.sweep_interval
-        )
+        sweep_due = self._sweep_due(structure.log, now)
         stale = structure.memberships_refreshed_at is None or (
             now - structure.memberships_refreshed_at >= self._options.membership_refresh
         )
@@ -257,6 +259,19 @@ class Syncer:
         unit = await self._whole(course, structure, full, result, now, stale=stale, log=read)
         unit.log = log_state
         return unit
+
+    def _sweep_due(self, state: LogState, now: datetime) -> bool:
+        """A sweep is due once ``sweep_interval`` has passed since the last, and runs on spare
+        budget: while the request budget has no room (``sweep_room``) it waits, for at most
+        :data:`SWEEP_PATIENCE` intervals, so the log-driven cycles of every course go on."""
+        if state.last_sweep is None:
+            return True
+        since = now - state.last_sweep
+        if since < self._options.sweep_interval:
+            return False
+        if since >= SWEEP_PATIENCE * self._options.sweep_interval:
+            return True
+        return self._sweep_room is None or self._sweep_room()
 
     async def _whole(
         self,
