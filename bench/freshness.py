@@ -93,6 +93,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--policies", default=",".join(POLICIES), help="which, comma-separated")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="policies at once")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="where the plot goes")
+    parser.add_argument(
+        "--replot", action="store_true", help="report and plot the runs saved in --out again"
+    )
     # One run in a process of its own (the parent starts these).
     parser.add_argument("--first-read", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--policy", choices=POLICIES, help=argparse.SUPPRESS)
@@ -337,7 +340,7 @@ def plot(results: dict[str, dict[str, Any]], names: list[str], path: Path, title
     except ImportError:
         print("matplotlib is not installed (pip install .[bench]): no plot", file=sys.stderr)
         return False
-    figure, axes = plt.subplots(figsize=(9, 5.5))
+    figure, axes = plt.subplots(figsize=(10, 6.5))
     for name in names:
         delays = sorted(max(1.0, d) for d in results[name]["delays"])
         total = results[name]["edits"]
@@ -349,19 +352,23 @@ def plot(results: dict[str, dict[str, Any]], names: list[str], path: Path, title
             where="post",
             label=f"{LABELS[name]} (undetected {1 - detected:.1%})",
         )
-    for seconds, text in ((60, "1 min"), (900, "15 min"), (3600, "1 h"), (86400, "1 day")):
-        axes.axvline(seconds, color="grey", linewidth=0.6, linestyle=":")
-        axes.text(seconds, 1.01, text, ha="center", va="bottom", fontsize=8, color="grey")
+    marks = {1: "1 s", 60: "1 min", 900: "15 min", 3600: "1 h", 6 * 3600: "6 h"}
+    marks |= {86400: "1 day", 7 * 86400: "7 days"}
+    for seconds in (900, 3600):
+        axes.axvline(seconds, color="grey", linewidth=0.8, linestyle=":")
     axes.set_xscale("log")
-    axes.set_ylim(0, 1.06)
-    axes.set_xlabel("detection delay (edit to commit), simulated seconds, log scale")
+    axes.set_xticks(list(marks), list(marks.values()))
+    axes.minorticks_off()
+    axes.set_xlim(1, 10 * 86400)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("detection delay: from the edit to the commit of its event (simulated time)")
     axes.set_ylabel("share of all edits detected within")
     axes.set_title(title, fontsize=10)
     axes.grid(True, which="major", linewidth=0.3)
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="upper left", bbox_to_anchor=(0, -0.13), ncol=2, fontsize=8, frameon=False)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
     return True
 
@@ -375,13 +382,19 @@ def main() -> None:
     unknown = set(names) - set(POLICIES)
     if unknown:
         raise SystemExit(f"unknown policies: {', '.join(sorted(unknown))}")
+    stem = "freshness-quick" if args.quick else "freshness"
+    runs = args.out / f"{stem}-runs.json"  # every policy's result, delays included
     host = machine()
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="gradesync-freshness-") as tmp:
-        results = run_all(args, names, Path(tmp))
+    if args.replot:
+        results = json.loads(runs.read_text())
+    else:
+        with tempfile.TemporaryDirectory(prefix="gradesync-freshness-") as tmp:
+            results = run_all(args, names, Path(tmp))
+        args.out.mkdir(parents=True, exist_ok=True)
+        runs.write_text(json.dumps(results))
     wall = time.perf_counter() - started
     report(args, results, names)
-    stem = "freshness-quick" if args.quick else "freshness"
     picture = args.out / f"{stem}.png"
     title = (
         f"{args.courses:,} courses x {args.columns} x {args.students}, {args.days:g} days, "
