@@ -23,6 +23,13 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
+def _pace(course: CourseStatus) -> str:
+    """The scheduler's pace of the course and its estimated grade edits a day, "-" unknown."""
+    if course.rate_per_day is None:
+        return course.pace or "-"
+    return f"{course.pace or '-'} {course.rate_per_day:.1f}/d"
+
+
 def _strategy(course: CourseStatus, configured: str) -> str:
     """How the course is read now: on its gradebook log, or by changeIndex (and why)."""
     if course.log_fallback:
@@ -152,6 +159,7 @@ async def main(args: argparse.Namespace) -> int:
                 "last success",
                 "failing since",
                 "next due",
+                "pace",
                 "running since",
                 "strategy",
                 "log cursor age",
@@ -169,6 +177,7 @@ async def main(args: argparse.Namespace) -> int:
                     _when(c.last_success),
                     _when(c.error_since),
                     _when(c.next_due),
+                    _pace(c),
                     _when(c.running_since) + (" STUCK" if c.stuck(now, stuck_after) else ""),
                     _strategy(c, strategy),
                     _age(now, c.log_cursor),

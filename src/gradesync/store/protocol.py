@@ -135,6 +135,8 @@ class CourseStatus:
     log_cursor: datetime | None = None  # the newest gradebook log entry read
     log_fallback: str | None = None  # why the course reads by changeIndex instead of the log
     last_sweep: datetime | None = None  # the last cycle that checked every column
+    pace: str | None = None  # the scheduler's: "new", "hot", "warm", "cold" or "backoff"
+    rate_per_day: float | None = None  # the scheduler's estimate of grade edits a day
 
     @property
     def failing(self) -> bool:
@@ -205,6 +207,15 @@ class CourseStructure:
     log: LogState = field(default_factory=LogState)
 
 
+@dataclass(frozen=True, slots=True)
+class CourseOutlook:
+    """What the scheduler weighs a selected course by: its size and its columns' due dates."""
+
+    columns: int
+    members: int  # membership rows
+    due: tuple[datetime, ...] = ()  # the columns' due dates that Learn gives, in time order
+
+
 @dataclass
 class UnitOfWork:
     """Everything one course cycle changes, committed in one transaction.
@@ -262,6 +273,35 @@ class SyncStore(Protocol):
 
     async def set_next_due(self, course_id: str, when: datetime | None) -> None:
         """Keep the scheduler's plan for a course, for ``status``."""
+        ...
+
+    async def set_pace(
+        self,
+        course_id: str,
+        *,
+        next_due: datetime | None,
+        pace: str | None,
+        rate: float | None,
+        estimate: str | None,
+    ) -> None:
+        """Keep the scheduler's plan and pace for a course in one transaction: when it runs
+        next, its pace, its estimated grade edits a day (for ``status``) and its estimator's
+        state as JSON text (opaque to the store, for :meth:`paces`)."""
+        ...
+
+    async def paces(self) -> dict[str, str]:
+        """Each course's estimator state as :meth:`set_pace` left it, by course id, for the
+        scheduler to resume from; courses without one are left out."""
+        ...
+
+    async def scheduler_state(self, name: str) -> str | None:
+        """The scheduler's institution-wide state ``name`` (JSON text), or None if never set."""
+        ...
+
+    async def set_scheduler_state(self, name: str, data: str) -> None: ...
+
+    async def course_outlook(self) -> dict[str, CourseOutlook]:
+        """Every selected course's columns, members and due dates, by course id."""
         ...
 
 

@@ -223,6 +223,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX detections_by_time ON detections (at)",
         ),
     ),
+    Migration(
+        "the adaptive scheduler's pace: each course's pace, its estimated grade edits a day and"
+        " its estimator's state, and the scheduler's institution-wide state (such as the week"
+        " profile), the JSON texts kept as the scheduler wrote them",
+        (
+            "ALTER TABLE course_status ADD COLUMN pace TEXT",
+            "ALTER TABLE course_status ADD COLUMN rate REAL",
+            "ALTER TABLE course_status ADD COLUMN estimate TEXT",
+            """CREATE TABLE scheduler_state (
+                name TEXT PRIMARY KEY,
+                data TEXT NOT NULL
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

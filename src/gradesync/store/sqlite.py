@@ -37,6 +37,7 @@ from gradesync.store.codec import (
     parse_time_required,
 )
 from gradesync.store.protocol import (
+    CourseOutlook,
     CourseStatus,
     CourseStructure,
     DeadLetter,
@@ -247,6 +248,52 @@ class SQLiteStateStore:
                 " ON CONFLICT (course_id) DO UPDATE SET next_due = excluded.next_due",
                 (course_id, iso_or_none(when)),
             )
+
+    async def set_pace(
+        self,
+        course_id: str,
+        *,
+        next_due: datetime | None,
+        pace: str | None,
+        rate: float | None,
+        estimate: str | None,
+    ) -> None:
+        async with self._transaction(f"pacing {course_id}") as db:
+            await require_course(db, course_id)
+            await db.execute(
+                "INSERT INTO course_status (course_id, next_due, pace, rate, estimate)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (course_id) DO UPDATE SET"
+                " next_due = excluded.next_due, pace = excluded.pace, rate = excluded.rate,"
+                " estimate = excluded.estimate",
+                (course_id, iso_or_none(next_due), pace, rate, estimate),
+            )
+
+    async def paces(self) -> dict[str, str]:
+        rows = await self._fetch(
+            "reading paces",
+            "SELECT course_id, estimate FROM course_status WHERE estimate IS NOT NULL",
+        )
+        return {course_id: estimate for course_id, estimate in rows}
+
+    async def scheduler_state(self, name: str) -> str | None:
+        rows = await self._fetch(
+            f"reading scheduler state {name}",
+            "SELECT data FROM scheduler_state WHERE name = ?",
+            (name,),
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def set_scheduler_state(self, name: str, data: str) -> None:
+        async with self._transaction(f"saving scheduler state {name}") as db:
+            await db.execute(
+                "INSERT INTO scheduler_state (name, data) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET data = excluded.data",
+                (name, data),
+            )
+
+    async def course_outlook(self) -> dict[str, CourseOutlook]:
+        async with self._snapshot("reading the course outlook") as db:
+            return await reads.course_outlook(db)
 
     # -- outbox and sinks --------------------------------------------------------------------
 
