@@ -28,6 +28,7 @@ from operator import itemgetter
 
 from gradesync.simulator import derive
 from gradesync.simulator.activity import ActivityModel
+from gradesync.simulator.derive import ColumnInfo
 from gradesync.simulator.site import SimCourse
 from gradesync.simulator.world import World
 
@@ -294,6 +295,18 @@ class ActivityPlan:
         course = self._gradebook(course_id)
         columns = [] if course is None else course.columns
         return {column.ref: self._at(column.due) for column in columns}
+
+    def column_due(self, sim: SimCourse, column: ColumnInfo) -> datetime | None:
+        """When the plan has ``column`` of ``sim`` due; None for a column it does not grade.
+        While the plan plays, the world serves this as the column's ``grading.due``
+        (``World.due``): it draws the course when first asked, as the edits do."""
+        if sim.parent is not None:
+            return None
+        external = None if column.external_id is None else f"externalId:{column.external_id}"
+        for planned in self._course(sim.index).columns:
+            if planned.key == column.number or (planned.key < 0 and planned.ref == external):
+                return self._at(planned.due)
+        return None
 
     def _gradebook(self, course_id: str) -> _Course | None:
         sim = self.world.resolve_course(course_id)

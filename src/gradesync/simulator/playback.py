@@ -50,6 +50,8 @@ class Playback:
         """Play ``model`` from the clock's now (None stops); returns the plan."""
         plan = None if model is None else ActivityPlan(self.world, model, start=self.clock.now())
         self.plan = plan
+        # The columns the plan grades are served with its due dates while it plays.
+        self.world.planned_due = None if plan is None else plan.column_due
         self.applied = self.skipped = 0
         self.finished = False
         self._changed.set()

@@ -269,8 +269,9 @@ class LearnApi:
             "availability": {"available": "Yes" if column.available else "No"},
         }
         grading: dict[str, Any] = {"type": column.type}
-        if column.due is not None:
-            grading["due"] = iso(column.due)
+        due = self.world.due(course, column)
+        if due is not None:
+            grading["due"] = iso(due)
         if column.type == "Attempts":
             grading |= {"attemptsAllowed": 1, "scoringModel": "Last"}
         body["grading"] = grading

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -86,6 +86,11 @@ class SimCourse:
         return datetime.fromisoformat(self.body["created"])
 
 
+# The due date something gives a course's column over its own: the realistic activity's plan
+# answers when it has the column due, None for a column it does not grade.
+PlannedDue = Callable[[SimCourse, ColumnInfo], datetime | None]
+
+
 class Site:
     """The stored state of a simulated Learn site and how the REST API reads it."""
 
@@ -102,6 +107,8 @@ class Site:
         self._next_user = self._pool + spec.courses
         self._next_member = spec.courses * (spec.students_per_course + 1)
         self._random_calls = 0
+        # Set while the realistic activity plays: the due dates its plan gives the columns.
+        self.planned_due: PlannedDue | None = None
         self._baseline_stride = spec.courses * self._columns
         self._counter = derive.CHANGE_INDEX_BASE + self._pool * self._baseline_stride + 1
         self.courses: list[SimCourse] = []
@@ -346,6 +353,19 @@ class Site:
         if not column.calculated:
             return column.possible
         return sum(c.possible for c in self.columns(course) if not c.calculated)
+
+    def due(self, course: SimCourse, column: ColumnInfo) -> datetime | None:
+        """``grading.due`` as served. While a plan sets due dates (``planned_due``), a column it
+        grades is due when the plan says, and a base column it does not grade has none: the
+        derived due dates follow the course's creation, not the plan's term. An added column
+        the plan does not grade keeps the due date it was added with. (``columns`` keeps each
+        column's own ``due``: the plan reads the columns to draw its due dates.)"""
+        if self.planned_due is None:
+            return column.due
+        planned = self.planned_due(course, column)
+        if planned is not None or column.number not in self._added_columns:
+            return planned
+        return column.due
 
     def membership_body(
         self, course: SimCourse, member: Member, holder: SimCourse
