@@ -57,19 +57,20 @@ POLICIES = (
 )
 # Only the log: no daily sweep and no structure refresh within the run.
 LOG_ONLY = {"strategy": "changelog", "sweep_interval": "400d", "membership_refresh": "400d"}
+UNIFORM = {"scheduler": "uniform"}  # every course every sync.interval: the scheduler before
 
 # What each policy changes from gradesync's defaults ([sync] keys). ``default`` changes
 # nothing: it is whatever ``gradesync run`` does out of the box.
 SYNC_KEYS: dict[str, dict[str, Any]] = {
     # Anthology's recipe, approximated: lastChanged per column, a full re-read of what moved,
     # memberships, categories and the column list read again every cycle.
-    "recipe": {"strategy": "lastchanged", "membership_refresh": "1s"},
-    "changeindex_uniform": {"strategy": "changeindex"},
-    "changelog_uniform": {"strategy": "changelog"},
+    "recipe": {"strategy": "lastchanged", "membership_refresh": "1s", **UNIFORM},
+    "changeindex_uniform": {"strategy": "changeindex", **UNIFORM},
+    "changelog_uniform": {"strategy": "changelog", **UNIFORM},
     "default": {},
     # Not one of the policies: the known-rates poller's settings under the uniform
     # scheduler, which tells what the rates add from what leaving out the sweeps saves.
-    "log_only_uniform": LOG_ONLY,
+    "log_only_uniform": LOG_ONLY | UNIFORM,
     "known_rates": LOG_ONLY,
 }
 
@@ -147,6 +148,10 @@ def first_read(shape: Shape, state: Path, log: Path) -> dict[str, Any]:
     async def main() -> dict[str, Any]:
         clock = simtime.LoopClock()
         world = World(shape.spec(), clock=clock)
+        # The columns are due when the activity's plan says (the first read stores the due
+        # dates, a prior of the adaptive scheduler); no edit is played during the read.
+        plan = ActivityPlan(world, ActivityModel(seed=shape.seed), start=clock.now())
+        world.planned_due = plan.column_due
         async with serve(world, clock=clock) as sim:
             settings = settings_for(
                 sim,

@@ -89,6 +89,8 @@ def scheduler_options(settings: Settings) -> SchedulerOptions:
         jitter=cfg.jitter,
         concurrency=cfg.concurrency,
         drain_timeout=cfg.drain_timeout,
+        max_interval=cfg.max_interval,
+        mode=cfg.scheduler,
     )
 
 

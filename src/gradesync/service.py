@@ -123,6 +123,8 @@ class Service:
             assembly.scheduler_options(settings),
             on_result=self._on_result,
             heartbeat=self._heartbeat,
+            store=store,
+            budget=budget,
         )
         # The scheduler replaces this dict when a course-list read succeeds: the first plan.
         self._unplanned = self.scheduler.courses

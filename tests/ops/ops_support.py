@@ -43,9 +43,11 @@ def daemon_config(
     secret: str | None = None,
     extra: str = "",
 ) -> str:
-    """A configuration for ``gradesync run`` against ``sim``: quick cycles, JSON logs."""
+    """A configuration for ``gradesync run`` against ``sim``: quick cycles, JSON logs. The
+    scheduler is uniform: these tests count cycles of the daemon, and the adaptive one would
+    rightly pace a course to what the daily budget affords, not every second."""
     health = f'[health]\nlisten = "127.0.0.1:{port}"\n' if port else ""
-    cycles = f'[sync]\ninterval = "{interval}"\njitter = "0s"\n'
+    cycles = f'[sync]\nscheduler = "uniform"\ninterval = "{interval}"\njitter = "0s"\n'
     return config_text(
         sim,
         state=tmp / state,

@@ -82,6 +82,8 @@ class SyncConfig(Section):
     """How often each course is read, and how."""
 
     interval: PositiveDuration = timedelta(minutes=15)
+    max_interval: PositiveDuration = timedelta(days=1)
+    scheduler: Literal["adaptive", "uniform"] = "adaptive"
     jitter: Duration = timedelta(seconds=30)
     concurrency: int = Field(default=4, ge=1)
     reconciliation_interval: PositiveDuration = timedelta(days=1)
@@ -93,10 +95,15 @@ class SyncConfig(Section):
     stuck_after: PositiveDuration = timedelta(minutes=30)
 
     @model_validator(mode="after")
-    def _jitter_below_interval(self) -> SyncConfig:
+    def _intervals_in_order(self) -> SyncConfig:
         if self.jitter >= self.interval:
             raise KeyedValueError(
                 ("jitter",), f"must be shorter than interval ({format_duration(self.interval)})"
+            )
+        if self.max_interval < self.interval:
+            raise KeyedValueError(
+                ("max_interval",),
+                f"must be at least interval ({format_duration(self.interval)})",
             )
         return self
 

@@ -214,6 +214,7 @@ class CourseOutlook:
     columns: int
     members: int  # membership rows
     due: tuple[datetime, ...] = ()  # the columns' due dates that Learn gives, in time order
+    last_success: datetime | None = None  # the end of its last good cycle
 
 
 @dataclass

@@ -170,10 +170,16 @@ async def course_outlook(db: aiosqlite.Connection) -> dict[str, CourseOutlook]:
         )
     }
     outlook: dict[str, CourseOutlook] = {}
-    for (course_id,) in await db.execute_fetchall(f"{selected} ORDER BY id"):
+    for course_id, last_success in await db.execute_fetchall(
+        "SELECT c.id, s.last_success FROM courses c"
+        " LEFT JOIN course_status s ON s.course_id = c.id WHERE c.selected = 1 ORDER BY c.id"
+    ):
         n, dues = columns.get(course_id, (0, []))
         outlook[course_id] = CourseOutlook(
-            columns=n, members=members.get(course_id, 0), due=tuple(sorted(map(_due, dues)))
+            columns=n,
+            members=members.get(course_id, 0),
+            due=tuple(sorted(map(_due, dues))),
+            last_success=parse_time(last_success),
         )
     return outlook
 

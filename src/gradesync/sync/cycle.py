@@ -91,6 +91,7 @@ class CourseResult:
     set_aside: int = 0  # the course's rows set aside after this cycle
     strategy: str = "changeindex"  # how this cycle found what changed (changelog on the log)
     fell_back: bool = False  # the log answered 403/404 this cycle: changeIndex until retried
+    swept: bool = False  # every column was read (a first read, a sweep, a full read)
     logged: list[datetime] = field(default_factory=list)  # new log entries' ``logged`` times
     detection_delays: list[float] = field(default_factory=list)  # seconds, entry to commit
 
@@ -249,14 +250,17 @@ class Syncer:
         if read is None or read.primed or full or sweep_due:
             # The whole course: its column list and every column by changeIndex (a sweep, on
             # the log: what the log missed is found).
+            result.swept = read is not None or full
             unit = await self._whole(course, structure, full, result, now, stale=stale)
             if log_state is not None:
                 unit.log = replace(log_state, last_sweep=now) if read is not None else log_state
             return unit
+        # On the log the structure is read again when the log names a column or a user it
+        # does not know, and at sweeps (stale or not, a quiet course costs one request).
         retry = {r.column_id for r in structure.set_aside.values() if r.column_id}
-        if not read.entries and not retry and not stale:
+        if not read.entries and not retry:
             return UnitOfWork(course_id=course.id, log=log_state)  # a quiet course: one request
-        unit = await self._whole(course, structure, full, result, now, stale=stale, log=read)
+        unit = await self._whole(course, structure, full, result, now, stale=False, log=read)
         unit.log = log_state
         return unit
 
