@@ -390,6 +390,7 @@ def run_policy(
 
             async with open_service(settings, clock=clock) as service:
                 service.observers.append(observe)
+                service.scheduler.rng = random.Random(shape.seed)  # the same jitter every run
                 stop = asyncio.Event()
                 poller = (
                     KnownRates(service, plan, seed=shape.seed) if name == "known_rates" else None
@@ -485,6 +486,7 @@ def measure(
     trace = hashlib.sha256()
     delays: list[float | None] = []
     made: list[float] = []
+    edit_courses: list[str] = []
     outside = 0
     for edit in edits:
         at = (edit.at - simtime.START).total_seconds()
@@ -511,6 +513,7 @@ def measure(
                 break
         delays.append(found)
         made.append(at)
+        edit_courses.append(edit.course_id)
     never = [at for at, d in zip(made, delays, strict=True) if d is None]
     per_course = Counter(course_id for course_id, _, _ in cycles)
     edited = {
@@ -518,7 +521,19 @@ def measure(
         for e in edits
         if e.course_id in selected and (e.at - simtime.START).total_seconds() < end
     }
+    # Per edited course: edits, undetected, summed and longest delay (s), cycles: where the
+    # delay comes from.
+    by_course: dict[str, list[float]] = {}
+    for course_id, delay in zip(edit_courses, delays, strict=True):
+        row = by_course.setdefault(course_id, [0, 0, 0.0, 0.0, per_course.get(course_id, 0)])
+        row[0] += 1
+        if delay is None:
+            row[1] += 1
+        else:
+            row[2] += delay
+            row[3] = max(row[3], delay)
     return {
+        "by_course": by_course,
         "edits": len(delays),
         "edits_outside_selection": outside,
         "trace_sha256": trace.hexdigest()[:16],

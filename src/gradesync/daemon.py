@@ -24,7 +24,7 @@ from gradesync.sinks.base import Sink
 from gradesync.sinks.delivery import Deliverer
 from gradesync.sinks.registry import build_sink
 from gradesync.store import AdminStore, SQLiteStateStore, StateStore
-from gradesync.sync.budget import DailyBudget
+from gradesync.sync.budget import DailyBudget, SpareShare
 from gradesync.sync.cycle import Syncer, SyncOptions
 from gradesync.sync.scheduler import SchedulerOptions
 from gradesync.sync.selection import Selection
@@ -101,6 +101,7 @@ class Assembly:
     store: StateStore
     clock: Clock
     budget: DailyBudget
+    sweeps: SpareShare
 
     def learn_client(self, settings: Settings, previous: LearnClient | None = None) -> LearnClient:
         """A new, unopened client; it carries on ``previous``'s counters and view of Learn's
@@ -120,9 +121,10 @@ class Assembly:
             sweep_room=self.sweep_room,
         )
 
-    def sweep_room(self) -> bool:
-        """Sweeps run on spare budget: while the daily budget holds at least half its burst."""
-        return self.budget.available >= self.budget.capacity / 2
+    def sweep_room(self, cost: float) -> bool:
+        """Sweeps run on spare budget: while the daily budget holds at least half its burst,
+        and within a tenth of it (:class:`SpareShare`)."""
+        return self.sweeps.room(cost)
 
     def scheduler_options(self, settings: Settings) -> SchedulerOptions:
         return scheduler_options(settings)
@@ -168,7 +170,7 @@ async def open_service(
         stack.enter_context(statelock.hold(settings.state.path))
         store = await stack.enter_async_context(SQLiteStateStore(settings.state.path, clock=clock))
         budget = DailyBudget(settings.learn.daily_request_budget, clock)
-        assembly = Assembly(store, clock, budget)
+        assembly = Assembly(store, clock, budget, SpareShare(budget, clock))
         client = await stack.enter_async_context(assembly.learn_client(settings))
         built = list(sinks) if sinks is not None else [build_sink(s, clock) for s in settings.sinks]
         for sink in built:

@@ -198,7 +198,7 @@ async def test_a_refused_log_falls_back_to_changeindex_and_says_so_once(
 async def test_a_due_sweep_waits_for_spare_budget_but_not_for_ever(h: LogHarness) -> None:
     grades = "v2/courses/{courseId}/gradebook/columns/{columnId}/users"
     room = False
-    h.syncer._sweep_room = lambda: room  # the daily budget's burst is spent
+    h.syncer._sweep_room = lambda cost: room  # the daily budget's burst is spent
     await h.cycle()
     await h.clock.advance(timedelta(days=1, minutes=1).total_seconds())
     await h.cycle()  # the lists are re-read on their own period; no column is read

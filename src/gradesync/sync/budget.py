@@ -69,3 +69,30 @@ class DailyBudget:
         if remaining is not None:
             self._refill()
             self._tokens = min(self._tokens, float(remaining))
+
+
+class SpareShare:
+    """The share of the daily budget that sweeps may take: at most ``share`` of it, and only
+    while the budget holds at least half its burst, so that the polls the scheduler plans
+    never queue behind a sweep (a sweep of every course at institution scale costs days of
+    quota, and would otherwise take every request the plan leaves)."""
+
+    def __init__(self, budget: DailyBudget, clock: Clock, *, share: float = 0.1) -> None:
+        self._budget = budget
+        self._clock = clock
+        self.rate = budget.rate * share  # requests a second
+        self.capacity = max(1.0, budget.capacity * share * 4)
+        self._tokens = self.capacity
+        self._stamp = clock.monotonic()
+
+    def room(self, cost: float) -> bool:
+        """Whether a sweep of ``cost`` requests may run now; if so, its cost is taken."""
+        now = self._clock.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._budget.available < self._budget.capacity / 2 or self._tokens < min(
+            cost, self.capacity
+        ):
+            return False
+        self._tokens -= cost
+        return True

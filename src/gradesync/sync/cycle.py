@@ -124,7 +124,7 @@ class Syncer:
         options: SyncOptions,
         clock: Clock,
         *,
-        sweep_room: Callable[[], bool] | None = None,
+        sweep_room: Callable[[float], bool] | None = None,
     ) -> None:
         self._source = source
         self._sweep_room = sweep_room  # whether the request budget has room for a sweep now
@@ -243,7 +243,7 @@ class Syncer:
         now = self._clock.now()
         structure = await self._store.structure(course.id)
         read, log_state = await self._read_log(course, structure, result, now)
-        sweep_due = self._sweep_due(structure.log, now)
+        sweep_due = self._sweep_due(structure.log, now, cost=len(structure.columns) + 2)
         stale = structure.memberships_refreshed_at is None or (
             now - structure.memberships_refreshed_at >= self._options.membership_refresh
         )
@@ -264,7 +264,7 @@ class Syncer:
         unit.log = log_state
         return unit
 
-    def _sweep_due(self, state: LogState, now: datetime) -> bool:
+    def _sweep_due(self, state: LogState, now: datetime, *, cost: float) -> bool:
         """A sweep is due once ``sweep_interval`` has passed since the last, and runs on spare
         budget: while the request budget has no room (``sweep_room``) it waits, for at most
         :data:`SWEEP_PATIENCE` intervals, so the log-driven cycles of every course go on."""
@@ -275,7 +275,7 @@ class Syncer:
             return False
         if since >= SWEEP_PATIENCE * self._options.sweep_interval:
             return True
-        return self._sweep_room is None or self._sweep_room()
+        return self._sweep_room is None or self._sweep_room(cost)
 
     async def _whole(
         self,

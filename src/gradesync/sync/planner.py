@@ -71,7 +71,8 @@ def allocate(
         total = 0.0
         for d, f in zip(demands, freqs, strict=True):
             hits = f * (1 - math.exp(-d.change_rate / f)) if f > 0 else 0.0
-            total += d.cost * f + hit_cost * hits
+            # A poll that finds edits triggers its reads and a follow-up poll.
+            total += d.cost * f + (hit_cost + d.cost) * hits
         return total
 
     low, high = 0.0, 1.0

@@ -13,9 +13,11 @@ Three parts, each cheap and each kept in the state so that a restart resumes its
   triggers, is their estimator for regular polls with incomplete history,
   ``-ln((n - X + 0.5) / (n + 0.5)) / I`` (``n`` polls, ``X`` of them found a change, ``I`` the
   mean interval), which stays finite when every poll found a change.
-- :func:`prior`: what the state already says before there is evidence: columns due in the last
-  week or the next day, the course's size, how recently it changed. It counts as
-  :data:`PRIOR_HOURS` of polling, so evidence soon outweighs it.
+- :func:`prior`: a quiet course's rate before there is evidence, doubled after a recent change;
+  it counts as :data:`PRIOR_HOURS` of polling, so evidence soon outweighs it.
+- :func:`due_rate`: what the course's due dates promise (columns due in the last week or the
+  next day, times its size), added to the estimate: grading follows due dates, and a course's
+  past says nothing of a sitting that has not begun.
 """
 
 from __future__ import annotations
@@ -162,14 +164,16 @@ def _moment(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def prior(
-    due: Sequence[datetime], members: int, last_change: datetime | None, now: datetime
-) -> float:
-    """Edits per hour expected of a course from what the state knows: each column due in the
-    week before or the day after ``now`` grades about half its ``members`` over a week; a
-    change in the last hours doubles it."""
+def prior(last_change: datetime | None, now: datetime) -> float:
+    """Edits per hour of a course before its own polls say more: quiet, doubled by a change
+    in the last hours (grading comes in sittings)."""
+    recent = last_change is not None and now - last_change <= RECENT
+    return QUIET_RATE * (2 if recent else 1)
+
+
+def due_rate(due: Sequence[datetime], members: int, now: datetime) -> float:
+    """Edits per hour that the course's due columns promise, on top of its own history: each
+    column due in the week before or the day after ``now`` grades about half its ``members``
+    over a week. Added, not blended: past polls cannot tell of grading that has not begun."""
     due_now = sum(1 for moment in due if now - DUE_BEFORE <= moment <= now + DUE_AFTER)
-    rate = QUIET_RATE + due_now * max(members, 1) * GRADED_PER_MEMBER / (DUE_BEFORE / HOUR_DELTA)
-    if last_change is not None and now - last_change <= RECENT:
-        rate *= 2
-    return rate
+    return due_now * max(members, 1) * GRADED_PER_MEMBER / (DUE_BEFORE / HOUR_DELTA)

@@ -4,11 +4,11 @@ Adaptive by default (``sync.scheduler = "adaptive"``): every course has an estim
 (:mod:`gradesync.sync.rates`), and once an hour the planner (:mod:`gradesync.sync.planner`)
 turns the estimates into poll intervals that spend the daily request budget where grades are
 changing: a busy course every few minutes, a quiet one once a day (``sync.max_interval``), never
-faster than ``sync.interval``. A share of the budget (:data:`RESERVE`) is left for what polls
-cannot plan: the reads a found change triggers, sweeps, structure refreshes. A course that has
-just shown a change is read again after ``sync.interval`` while the reserve holds (grading
-comes in sittings), and new courses are read first. ``"uniform"`` reads every course every
-``sync.interval``.
+faster than ``sync.interval``. The plan counts what a poll costs, the reads and the follow-up a
+found change triggers included, and leaves :data:`RESERVE` of the budget for the course list,
+sweeps and structure refreshes. A course that has just shown a change is read again after
+``sync.interval`` (grading comes in sittings), and new courses are read first, busiest first.
+``"uniform"`` reads every course every ``sync.interval``.
 
 Each course has its own next-due time. A failing course backs off by gradesync's one policy
 (:mod:`gradesync.backoff`) without holding up the others; the failure is logged when it starts
@@ -40,7 +40,7 @@ from gradesync.models import Course
 from gradesync.store.protocol import CourseOutlook
 from gradesync.sync.cycle import CourseResult, Syncer
 from gradesync.sync.planner import Demand, allocate, pace_of
-from gradesync.sync.rates import RateEstimate, WeekProfile, prior
+from gradesync.sync.rates import RateEstimate, WeekProfile, due_rate, prior
 
 log = structlog.get_logger("gradesync.scheduler")
 
@@ -49,7 +49,7 @@ log = structlog.get_logger("gradesync.scheduler")
 TICK = 0.001
 HOUR = 3_600.0
 REPLAN_EVERY = HOUR
-RESERVE = 0.2  # of the budget's refill, left for triggered reads, sweeps and refreshes
+RESERVE = 0.1  # of the budget's refill, left for triggered reads, sweeps and refreshes
 PROFILE = "week_profile"  # the scheduler state's name for the institution's week profile
 
 
@@ -282,13 +282,9 @@ class Scheduler:
             if state.estimate.last_poll is None and known and known.last_success:
                 # Read before the state kept estimates: its last good cycle was its last poll.
                 state.estimate.last_poll = known.last_success
-            expected = prior(
-                known.due if known else (),
-                known.members if known else 0,
-                state.estimate.last_change,
-                at,
-            )
-            state.rate = state.estimate.rate(expected) * weight
+            expected = prior(state.estimate.last_change, at)
+            coming = due_rate(known.due, known.members, at) if known else 0.0
+            state.rate = (state.estimate.rate(expected) + coming) * weight
             change_rate = state.estimate.change_rate(expected) * weight
             # A quiet poll costs one request on the log, one per column by changeIndex.
             cost = 1.0 if state.on_log or known is None else max(1.0, float(known.columns))
@@ -323,6 +319,7 @@ class Scheduler:
             planned_per_day=round(plan.requests_per_hour * 24),
             budget_per_day=self.budget.limit,
             reserve=RESERVE,
+            budget_level=round(self.budget.available / self.budget.capacity, 2),
             max_interval_held=plan.floor_held,
         )
         if self.store is not None:
@@ -418,15 +415,10 @@ class Scheduler:
         interval = state.interval or shortest  # a first read: as the plan placed it new
         if first:
             state.pace = pace_of(interval / HOUR)
-        if edits and not first and self._spare():
+        if edits and not first:
             interval = min(interval, shortest)
         longest = self.options.max_interval.total_seconds()
         return min(longest, interval * self.rng.uniform(0.9, 1.1))
-
-    def _spare(self) -> bool:
-        """Whether the budget has room beyond the plan (the reserve has built up): follow-ups,
-        like sweeps, take only that."""
-        return self.budget is None or self.budget.available >= self.budget.capacity / 2
 
     def _measure_hit(self, result: CourseResult) -> None:
         """The requests a poll that found edits made beyond a quiet one, smoothed: on the log,
