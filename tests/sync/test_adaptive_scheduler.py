@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 
 from gradesync.clock import ManualClock
 from gradesync.models import Course
+from gradesync.store.protocol import CourseOutlook
 from gradesync.sync.budget import DailyBudget
 from gradesync.sync.cycle import CourseResult, Syncer
 from gradesync.sync.scheduler import Scheduler, SchedulerOptions
@@ -199,3 +200,75 @@ async def test_a_stop_drains_then_cancels_a_hung_cycle_cleanly() -> None:
     assert syncer.cancelled == ["hung"]
     assert not made.running_since
     assert running.exception() is None
+
+
+class OutlookStore:
+    """The scheduler's side of the state: every course has ``columns`` columns; paces kept."""
+
+    def __init__(self, courses: list[str], columns: int) -> None:
+        self.outlook = {c: CourseOutlook(columns=columns, members=30) for c in courses}
+        self.saved: dict[str, str] = {}
+        self.profile: str | None = None
+
+    async def set_pace(self, course_id: str, **pace: Any) -> None:
+        self.saved[course_id] = pace["estimate"]
+
+    async def paces(self) -> dict[str, str]:
+        return dict(self.saved)
+
+    async def scheduler_state(self, name: str) -> str | None:
+        return self.profile
+
+    async def set_scheduler_state(self, name: str, data: str) -> None:
+        self.profile = data
+
+    async def course_outlook(self) -> dict[str, CourseOutlook]:
+        return self.outlook
+
+
+class ColumnReadingSyncer(ProgrammedSyncer):
+    """Without the log: a poll reads every column by changeIndex, ``columns`` requests."""
+
+    columns = 10
+
+    async def sync_course(self, course: Course, *, full: bool = False) -> CourseResult:
+        for _ in range(self.columns):
+            await self.budget.acquire()
+        now = self.clock.monotonic()
+        self.polls[course.id].append(now)
+        result = CourseResult(course.id, "c", self.clock.now(), strategy="changeindex")
+        result.reads["delta"] = self.columns
+        since = self._last.get(course.id, now)
+        self._last[course.id] = now
+        edits = self._poisson(self.rates[course.id] * (now - since) / HOUR)
+        if edits:
+            result.events["gradesync.grade.updated"] = edits
+        result.finished = self.clock.now()
+        return result
+
+
+async def test_without_the_log_the_plan_prices_a_poll_at_its_columns() -> None:
+    clock = ManualClock()
+    limit = 2_000
+    budget = DailyBudget(limit, clock)
+    syncer = ColumnReadingSyncer(clock, budget, RATES)
+    store = OutlookStore(list(RATES), ColumnReadingSyncer.columns)
+    made = Scheduler(
+        cast(Syncer, syncer),
+        clock,
+        SchedulerOptions(interval=timedelta(minutes=15), jitter=timedelta(seconds=30)),
+        rng=random.Random(3),
+        store=store,
+        budget=budget,
+    )
+    with capture_logs() as logs:
+        await run_for(made, clock, 3 * DAY)
+    hot = min(len(syncer.polls[c]) for c in RATES if c.startswith("hot"))
+    quiet = max(len(syncer.polls[c]) for c in RATES if c.startswith("quiet"))
+    assert hot > 3 * quiet, (hot, quiet)
+    plans = [e for e in logs if e["event"] == "scheduler.planned"]
+    # The plan expects ten requests a poll: it plans polls for the budget, not ten times it.
+    assert all(p["planned_per_day"] <= limit for p in plans)
+    polls = sum(len(p) for p in syncer.polls.values())
+    assert polls * ColumnReadingSyncer.columns <= 3 * limit
+    assert store.saved, "the estimates were kept in the state"
