@@ -24,7 +24,7 @@ from gradesync.sinks.base import Sink
 from gradesync.sinks.delivery import Deliverer
 from gradesync.sinks.registry import build_sink
 from gradesync.store import AdminStore, SQLiteStateStore, StateStore
-from gradesync.sync.budget import DailyBudget, SpareShare
+from gradesync.sync.budget import BUDGET_STATE, DailyBudget, SpareShare
 from gradesync.sync.cycle import Syncer, SyncOptions
 from gradesync.sync.scheduler import SchedulerOptions
 from gradesync.sync.selection import Selection
@@ -170,6 +170,7 @@ async def open_service(
         stack.enter_context(statelock.hold(settings.state.path))
         store = await stack.enter_async_context(SQLiteStateStore(settings.state.path, clock=clock))
         budget = DailyBudget(settings.learn.daily_request_budget, clock)
+        budget.resume(await store.scheduler_state(BUDGET_STATE), clock.now())
         assembly = Assembly(store, clock, budget, SpareShare(budget, clock))
         client = await stack.enter_async_context(assembly.learn_client(settings))
         built = list(sinks) if sinks is not None else [build_sink(s, clock) for s in settings.sinks]

@@ -34,7 +34,7 @@ from gradesync.metrics import DaemonStats, MetricsCollector
 from gradesync.notify import Notifier
 from gradesync.sinks.delivery import Deliverer
 from gradesync.store import StateStore
-from gradesync.sync.budget import DailyBudget
+from gradesync.sync.budget import BUDGET_STATE, DailyBudget
 from gradesync.sync.cycle import CourseResult, Syncer
 from gradesync.sync.scheduler import Scheduler, SchedulerOptions
 
@@ -262,6 +262,9 @@ class Service:
             deliverer.wake.set()
 
     async def _on_result(self, result: CourseResult) -> None:
+        # What the daily budget holds goes to the state with every cycle: a restart, even
+        # after a crash, takes it up instead of a fresh burst.
+        await self.store.set_scheduler_state(BUDGET_STATE, self.budget.to_json(self.clock.now()))
         log_cycle(result)
         self.stats.observe(result)
         for observe in self.observers:

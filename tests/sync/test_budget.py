@@ -64,3 +64,23 @@ async def test_scheduler_never_exceeds_the_budget_against_learns_quota(tmp_path:
     assert sim.stats.count(status=429) == 0
     assert budget.used >= limit  # the budget, not the work, was the limit
     assert scheduler.cycles > 4
+
+
+async def test_a_restart_takes_up_the_bucket_where_the_last_process_left_it() -> None:
+    clock = ManualClock()
+    first = DailyBudget(1_000, clock)
+    for _ in range(40):  # the burst (50) nearly spent
+        await first.acquire()
+    saved = first.to_json(clock.now())
+    await clock.advance(600)  # ten minutes down
+    second = DailyBudget(1_000, clock)
+    second.resume(saved, clock.now())
+    # What was left (10) and ten minutes of refill (950 a day), not a fresh burst of 50.
+    assert abs(second.available - (10 + 600 * 950 / DAY)) < 0.01
+    crash_loop = DailyBudget(1_000, clock)
+    crash_loop.resume(second.to_json(clock.now()), clock.now())
+    assert crash_loop.available < 20, "a restart never brings a new burst"
+    for unreadable in (None, "", "{", '{"tokens": "many"}'):
+        fresh = DailyBudget(1_000, clock)
+        fresh.resume(unreadable, clock.now())
+        assert fresh.available == fresh.capacity  # nothing usable saved: as a new state

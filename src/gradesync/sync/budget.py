@@ -8,12 +8,15 @@ says fewer calls remain than the bucket holds, the bucket believes Learn.
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import datetime
 
 import structlog
 
 from gradesync.clock import Clock
 
 DAY = 86_400.0
+BUDGET_STATE = "daily_budget"  # the scheduler state's name for what the bucket held
 
 log = structlog.get_logger("gradesync.budget")
 
@@ -63,6 +66,26 @@ class DailyBudget:
                 self._refill()
             self._tokens = max(0.0, self._tokens - 1)
             self.used += 1
+
+    def to_json(self, at: datetime) -> str:
+        """What the bucket holds at wall-clock ``at``, for the next process (:meth:`resume`)."""
+        self._refill()
+        return json.dumps({"tokens": round(self._tokens, 3), "at": at.isoformat()})
+
+    def resume(self, saved: str | None, at: datetime) -> None:
+        """Take up where the last process left the bucket: what it held then, plus the refill
+        since. Without this a restart would begin with a full burst, and a day spanning it
+        could hold more than ``limit`` requests (a crash loop, a burst per start)."""
+        if not saved:
+            return  # a new state: a full burst
+        try:
+            data = json.loads(saved)
+            tokens, then = float(data["tokens"]), datetime.fromisoformat(data["at"])
+        except (ValueError, TypeError, KeyError):
+            return  # unreadable: a full burst, as before there was a saved one
+        elapsed = max(0.0, (at - then).total_seconds())
+        self._tokens = min(self.capacity, max(0.0, tokens) + elapsed * self.rate)
+        self._stamp = self._clock.monotonic()
 
     def observe(self, remaining: int | None) -> None:
         """Learn's own count of what is left (``X-Rate-Limit-Remaining``) caps the bucket."""

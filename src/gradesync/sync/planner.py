@@ -57,15 +57,7 @@ def allocate(
     if not demands:
         return Allocation({}, 0.0, True)
     ceiling = 1 / shortest_hours
-    floor = 1 / longest_hours
-    total_cost = sum(d.cost for d in demands)
-    floor_held = total_cost * floor <= budget_per_hour / 2
-    if not floor_held:
-        floor = budget_per_hour / 2 / total_cost
     weights = [math.sqrt(max(d.rate, 0.0) / d.cost) for d in demands]
-
-    def frequencies(k: float) -> list[float]:
-        return [min(ceiling, max(floor, k * w)) for w in weights]
 
     def spend(freqs: list[float]) -> float:
         total = 0.0
@@ -74,6 +66,22 @@ def allocate(
             # A poll that finds edits triggers its reads and a follow-up poll.
             total += d.cost * f + (hit_cost + d.cost) * hits
         return total
+
+    def even(f: float) -> float:
+        return spend([f] * len(demands))
+
+    floor = 1 / longest_hours
+    floor_held = even(floor) <= budget_per_hour / 2
+    if not floor_held:
+        # The longest wait gives way: half the budget spread evenly, the rest by the rule.
+        low, high = 0.0, floor
+        for _ in range(60):
+            mid = (low + high) / 2
+            low, high = (mid, high) if even(mid) <= budget_per_hour / 2 else (low, mid)
+        floor = low
+
+    def frequencies(k: float) -> list[float]:
+        return [min(ceiling, max(floor, k * w)) for w in weights]
 
     low, high = 0.0, 1.0
     while spend(frequencies(high)) < budget_per_hour and high < 1e12:

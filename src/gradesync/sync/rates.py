@@ -113,7 +113,7 @@ class RateEstimate:
     def observe(self, at: datetime, edits: int, profile: WeekProfile) -> None:
         """A poll at ``at`` that found ``edits`` edits made since the previous poll."""
         if edits:
-            self.last_change = at
+            self.last_change = at if self.last_change is None else max(self.last_change, at)
         if self.last_poll is None or at <= self.last_poll:
             self.last_poll = at if self.last_poll is None else self.last_poll
             return  # the first poll (a first read) covers no known interval
