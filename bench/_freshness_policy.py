@@ -540,6 +540,8 @@ def measure(
         "events": len(rows),
         "delays": [d for d in delays if d is not None],
         "undetected": len(never),
+        # How long each undetected edit had waited at the end: a lower bound of its delay.
+        "censored": sorted(round(end - at, 1) for at in never),
         "undetected_last_day": sum(1 for at in never if at >= end - DAY),
         "end_s": end,
         "selected_courses": len(selected),
