@@ -24,7 +24,7 @@ from gradesync.sinks.base import Sink
 from gradesync.sinks.delivery import Deliverer
 from gradesync.sinks.registry import build_sink
 from gradesync.store import AdminStore, SQLiteStateStore, StateStore
-from gradesync.sync.budget import BUDGET_STATE, DailyBudget, SpareShare
+from gradesync.sync.budget import BUDGET_STATE, DailyBudget, SweepShare
 from gradesync.sync.cycle import Syncer, SyncOptions
 from gradesync.sync.scheduler import SchedulerOptions
 from gradesync.sync.selection import Selection
@@ -101,7 +101,7 @@ class Assembly:
     store: StateStore
     clock: Clock
     budget: DailyBudget
-    sweeps: SpareShare
+    sweeps: SweepShare
 
     def learn_client(self, settings: Settings, previous: LearnClient | None = None) -> LearnClient:
         """A new, unopened client; it carries on ``previous``'s counters and view of Learn's
@@ -122,8 +122,7 @@ class Assembly:
         )
 
     def sweep_room(self, cost: float) -> bool:
-        """Sweeps run on spare budget: while the daily budget holds at least half its burst,
-        and within a tenth of it (:class:`SpareShare`)."""
+        """Sweeps run within their share of the daily budget (:class:`SweepShare`)."""
         return self.sweeps.room(cost)
 
     def scheduler_options(self, settings: Settings) -> SchedulerOptions:
@@ -171,7 +170,7 @@ async def open_service(
         store = await stack.enter_async_context(SQLiteStateStore(settings.state.path, clock=clock))
         budget = DailyBudget(settings.learn.daily_request_budget, clock)
         budget.resume(await store.scheduler_state(BUDGET_STATE), clock.now())
-        assembly = Assembly(store, clock, budget, SpareShare(budget, clock))
+        assembly = Assembly(store, clock, budget, SweepShare(budget, clock))
         client = await stack.enter_async_context(assembly.learn_client(settings))
         built = list(sinks) if sinks is not None else [build_sink(s, clock) for s in settings.sinks]
         for sink in built:

@@ -61,7 +61,6 @@ log = structlog.get_logger("gradesync.sync")
 
 ReadMode = Literal["full", "delta", "unchanged"]
 Strategy = Literal["auto", "changelog", "changeindex", "lastchanged"]
-SWEEP_PATIENCE = 7  # a sweep waits for spare budget at most this many sweep intervals
 
 
 @dataclass(frozen=True)
@@ -265,16 +264,13 @@ class Syncer:
         return unit
 
     def _sweep_due(self, state: LogState, now: datetime, *, cost: float) -> bool:
-        """A sweep is due once ``sweep_interval`` has passed since the last, and runs on spare
-        budget: while the request budget has no room (``sweep_room``) it waits, for at most
-        :data:`SWEEP_PATIENCE` intervals, so the log-driven cycles of every course go on."""
+        """A sweep is due once ``sweep_interval`` has passed since the last, and runs within
+        the budget's share for sweeps (``sweep_room``): while the share is spent it waits,
+        and the log-driven cycles of every course go on."""
         if state.last_sweep is None:
             return True
-        since = now - state.last_sweep
-        if since < self._options.sweep_interval:
+        if now - state.last_sweep < self._options.sweep_interval:
             return False
-        if since >= SWEEP_PATIENCE * self._options.sweep_interval:
-            return True
         return self._sweep_room is None or self._sweep_room(cost)
 
     async def _whole(

@@ -71,7 +71,7 @@ def allocate(
         return spend([f] * len(demands))
 
     floor = 1 / longest_hours
-    floor_held = even(floor) <= budget_per_hour / 2
+    floor_held = even(floor) <= budget_per_hour
     if not floor_held:
         # The longest wait gives way: half the budget spread evenly, the rest by the rule.
         low, high = 0.0, floor

@@ -49,7 +49,7 @@ log = structlog.get_logger("gradesync.scheduler")
 TICK = 0.001
 HOUR = 3_600.0
 REPLAN_EVERY = HOUR
-RESERVE = 0.1  # of the budget's refill, left for triggered reads, sweeps and refreshes
+RESERVE = 0.05  # of the budget, beyond what the requests outside polls took in the last hour
 PROFILE = "week_profile"  # the scheduler state's name for the institution's week profile
 
 
@@ -89,6 +89,9 @@ class BudgetView(Protocol):
 
     @property
     def available(self) -> float: ...  # what it holds now
+
+    @property
+    def used(self) -> int: ...  # requests it let through so far
 
 
 @dataclass
@@ -133,8 +136,11 @@ class Scheduler:
     state_failing: bool = False  # the last commit to the state failed (disk full, I/O error)
     running_since: dict[str, float] = field(default_factory=dict)  # course id -> monotonic start
     hit_cost: float = 2.0  # requests a poll that finds edits makes beyond a quiet one (measured)
+    overhead: float = 0.0  # requests an hour outside the polls: sweeps, course list (measured)
     _courses_due: float = 0.0
     _plan_due: float = 0.0
+    _polled: float = 0.0  # requests the polls made since the last plan (sweeps aside)
+    _last_plan: tuple[float, int] | None = None  # when, and the budget's count then
     _resumed: bool = False
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
@@ -259,6 +265,20 @@ class Scheduler:
         if new:
             self._plan_due = now  # plan the new courses in at once
 
+    def _measure_overhead(self, now: float) -> None:
+        """The requests an hour that went to anything but polls since the last plan (sweeps
+        within their share, the course list, structure refreshes): the plan leaves them
+        room, so that polls do not queue behind them."""
+        assert self.budget is not None
+        used = self.budget.used
+        if self._last_plan is not None:
+            since, before = self._last_plan
+            hours = (now - since) / HOUR
+            if hours >= 0.25:
+                other = max(0.0, used - before - self._polled) / hours
+                self.overhead = 0.5 * self.overhead + 0.5 * other
+        self._last_plan, self._polled = (now, used), 0.0
+
     def _list_every(self) -> float:
         """How often the course list is read: every interval when uniform; hourly, with the
         plan, when adaptive (at 2,000 courses a listing is twenty pages)."""
@@ -289,7 +309,8 @@ class Scheduler:
             # A quiet poll costs one request on the log, one per column by changeIndex.
             cost = 1.0 if state.on_log or known is None else max(1.0, float(known.columns))
             demands.append(Demand(course_id, state.rate, change_rate, cost))
-        budget = self.budget.rate * HOUR * (1 - RESERVE)
+        self._measure_overhead(now)
+        budget = self.budget.rate * HOUR * (1 - RESERVE) - self.overhead
         plan = allocate(
             demands,
             budget_per_hour=budget,
@@ -319,6 +340,7 @@ class Scheduler:
             planned_per_day=round(plan.requests_per_hour * 24),
             budget_per_day=self.budget.limit,
             reserve=RESERVE,
+            overhead_per_day=round(self.overhead * 24),
             budget_level=round(self.budget.available / self.budget.capacity, 2),
             max_interval_held=plan.floor_held,
         )
@@ -410,6 +432,8 @@ class Scheduler:
         state.estimate.observe(at, edits, self.profile)
         if self.options.mode == "uniform" or self.budget is None:
             return shortest + self._jitter()
+        if not result.swept:
+            self._polled += sum(result.reads.values())
         if edits and not first:
             self._measure_hit(result)
         interval = state.interval or shortest  # a first read: as the plan placed it new
