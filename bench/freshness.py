@@ -250,6 +250,9 @@ def targets(results: dict[str, dict[str, Any]], names: list[str]) -> list[str]:
         value, bound = theirs["p95_s"], ""
         if value is None:
             value, bound = theirs["p95_at_least_s"], "at least "
+        if value is None:
+            lines.append(f"target: p95 {factor:g}x lower than {other}: not measured")
+            continue
         ratio = value / ours
         verdict = "met" if ratio >= factor else ("not shown" if bound else "missed")
         lines.append(f"target: p95 {factor:g}x lower than {other}: {bound}{ratio:.1f}x ({verdict})")
