@@ -11,9 +11,11 @@ from the same starting state:
    and ``sync.membership_refresh = "1s"`` (lastChanged per column, a full re-read of what
    moved, memberships, categories and the column list every cycle), uniform round-robin;
 2. ``changeindex_uniform``: ``strategy = "changeindex"``, the other sync settings at their
-   defaults (today's scheduler);
-3. ``changelog_uniform``: ``strategy = "changelog"``, the other sync settings at their defaults;
-4. ``default``: what ``gradesync run`` does out of the box (only learn, state and sinks set);
+   defaults under the uniform scheduler (the scheduler before the adaptive one);
+3. ``changelog_uniform``: ``strategy = "changelog"``, the other sync settings at their defaults
+   under the uniform scheduler;
+4. ``default``: what ``gradesync run`` does out of the box (only learn, state and sinks set):
+   the adaptive scheduler on the course log (docs/scheduling.md);
 5. ``log_only_uniform`` (not in the issue's list): ``changelog`` with no daily sweep and no
    structure refresh within the run (``sweep_interval`` and ``membership_refresh`` 400 days),
    under the uniform scheduler: the known-rates poller's settings without the rates;
@@ -63,7 +65,7 @@ LABELS = {
     "recipe": "Anthology's recipe (lastchanged, structure every cycle)",
     "changeindex_uniform": "changeindex, uniform",
     "changelog_uniform": "changelog, uniform",
-    "default": "gradesync default (run out of the box)",
+    "default": "gradesync default: adaptive (run out of the box)",
     "log_only_uniform": "changelog, uniform, no sweep or structure refresh",
     "known_rates": "known rates, sqrt(rate) log polling",
 }
