@@ -10,7 +10,7 @@ from tests.sync.sync_support import open_engine
 
 from gradesync.clock import ManualClock
 from gradesync.simulator import Faults, WorldSpec
-from gradesync.sync.budget import DAY, DailyBudget
+from gradesync.sync.budget import DAY, DailyBudget, SweepShare
 from gradesync.sync.scheduler import Scheduler, SchedulerOptions
 
 
@@ -84,3 +84,18 @@ async def test_a_restart_takes_up_the_bucket_where_the_last_process_left_it() ->
         fresh = DailyBudget(1_000, clock)
         fresh.resume(unreadable, clock.now())
         assert fresh.available == fresh.capacity  # nothing usable saved: as a new state
+
+
+async def test_sweeps_take_a_tenth_of_the_budget_and_no_more() -> None:
+    clock = ManualClock()
+    budget = DailyBudget(10_000, clock)
+    sweeps = SweepShare(budget, clock)
+    granted = 0.0
+    for _ in range(24 * 60):  # a day of asking, a minute at a time, for 22-request sweeps
+        granted += 22 * sum(1 for _ in range(100) if sweeps.room(22))
+        await clock.advance(60)
+    # A tenth of the day's refill, and what the share held at the start.
+    assert 0.09 * 10_000 <= granted <= 0.1 * 10_000 + sweeps.capacity
+    assert not sweeps.room(22), "spent: the next sweep waits"
+    await clock.advance(3_600)
+    assert sweeps.room(22), "an hour of the share's refill pays for one"
