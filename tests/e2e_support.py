@@ -70,6 +70,15 @@ class Site(Protocol):
     def client_secret(self) -> str: ...
 
 
+@dataclass(frozen=True)
+class NoLearn:
+    """A Learn nobody answers at: for commands that only read the state."""
+
+    base_url: str = "http://127.0.0.1:9"
+    client_id: str = "gradesync"
+    client_secret: str = "secret"
+
+
 def config_text(
     site: Site,
     *,

@@ -118,12 +118,8 @@ class Assembly:
             selection(settings),
             sync_options(settings),
             self.clock,
-            sweep_room=self.sweep_room,
+            sweep_room=self.sweeps.room,  # sweeps run within their share of the budget
         )
-
-    def sweep_room(self, cost: float) -> bool:
-        """Sweeps run within their share of the daily budget (:class:`SweepShare`)."""
-        return self.sweeps.room(cost)
 
     def scheduler_options(self, settings: Settings) -> SchedulerOptions:
         return scheduler_options(settings)

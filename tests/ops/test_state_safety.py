@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.e2e_support import run_gradesync
+from tests.e2e_support import NoLearn, config_text, run_gradesync
 from tests.ops.conftest import StartDaemon
 from tests.ops.ops_support import daemon_config
 
@@ -20,20 +20,6 @@ from gradesync.errors import StateError
 from gradesync.simulator import Simulator
 from gradesync.statelock import StateInUseError, hold
 from gradesync.store import SQLiteStateStore
-
-CONFIG = """
-[learn]
-base_url = "http://127.0.0.1:9"
-client_id = "gradesync"
-client_secret = "secret"
-
-[state]
-path = "{state}"
-
-[[sinks]]
-type = "file"
-path = "{events}"
-"""
 
 READ_ONLY = [
     ("status",),
@@ -48,7 +34,7 @@ READ_ONLY = [
 
 def write_config(tmp_path: Path, state: Path) -> Path:
     config = tmp_path / "config.toml"
-    config.write_text(CONFIG.format(state=state, events=tmp_path / "events.jsonl"))
+    config.write_text(config_text(NoLearn(), state=state, events=tmp_path / "events.jsonl"))
     return config
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
+from tests.e2e_support import NoLearn, config_text
 from tests.store.store_builders import COURSE, course, cycle
 
 from gradesync.cli import build_parser
@@ -22,20 +23,6 @@ from gradesync.store.protocol import CourseOutlook
 from gradesync.store.schema import MIGRATIONS, migrate
 
 OTHER, UNSELECTED = "_11_1", "_12_1"
-
-CONFIG = """
-[learn]
-base_url = "http://127.0.0.1:9"
-client_id = "gradesync"
-client_secret = "secret"
-
-[state]
-path = "{state}"
-
-[[sinks]]
-type = "file"
-path = "{events}"
-"""
 
 
 def due_column(column_id: str, due: str | None) -> Column:
@@ -116,7 +103,6 @@ async def test_paces_are_kept_per_course_and_survive_a_restart(
         await store.save_courses([course(), course(OTHER)], selected_ids={COURSE, OTHER})
         await store.set_pace(COURSE, next_due=None, pace="new", rate=None, estimate='{"n":1}')
         await store.set_pace(OTHER, next_due=None, pace="backoff", rate=3.5, estimate='{"n":2}')
-        await store.set_next_due(OTHER, clock.now())  # the plan alone leaves the pace be
     async with SQLiteStateStore(db_path, clock=clock) as store:
         assert await store.paces() == {COURSE: '{"n":1}', OTHER: '{"n":2}'}
         shown = {s.course_id: (s.pace, s.rate_per_day) for s in await store.course_status()}
@@ -186,7 +172,7 @@ async def test_the_outlook_counts_columns_members_and_due_dates_of_selected_cour
 
 def write_config(tmp_path: Path, state: Path) -> Path:
     config = tmp_path / "config.toml"
-    config.write_text(CONFIG.format(state=state, events=tmp_path / "events.jsonl"))
+    config.write_text(config_text(NoLearn(), state=state, events=tmp_path / "events.jsonl"))
     return config
 
 

@@ -96,7 +96,7 @@ async def test_course_status_counts_columns_and_live_grades_and_shows_next_due(
         )
     )
     due = clock.now() + timedelta(minutes=15)
-    await store.set_next_due(COURSE, due)
+    await store.set_pace(COURSE, next_due=due, pace="hot", rate=2.0, estimate=None)
     [status] = await store.course_status()
     assert (status.columns, status.grades, status.next_due) == (2, 2, due)
     assert (status.first_seen, status.last_seen) == (first_seen, clock.now())

@@ -59,9 +59,7 @@ class ProgrammedSyncer:
             result.error = "RetriableLearnError: GET .../logs answered 503"
             result.finished = self.clock.now()
             return result
-        since = self._last.get(course.id, now)
-        self._last[course.id] = now
-        edits = self._poisson(self.rates[course.id] * (now - since) / HOUR)
+        edits = self._edits_since_last_poll(course.id, now)
         result.logged = [self.clock.now()] * edits
         if edits:
             for _ in range(2):
@@ -70,15 +68,17 @@ class ProgrammedSyncer:
         result.finished = self.clock.now()
         return result
 
+    def _edits_since_last_poll(self, course_id: str, now: float) -> int:
+        since = self._last.get(course_id, now)
+        self._last[course_id] = now
+        return self._poisson(self.rates[course_id] * (now - since) / HOUR)
+
     def _poisson(self, mean: float) -> int:
         limit, k, p = math.exp(-mean), 0, self.rng.random()
         while p > limit:
             k += 1
             p *= self.rng.random()
         return k
-
-    async def record_next_due(self, course_id: str, after_seconds: float) -> None:
-        return None
 
 
 def scheduler(
@@ -238,9 +238,7 @@ class ColumnReadingSyncer(ProgrammedSyncer):
         self.polls[course.id].append(now)
         result = CourseResult(course.id, "c", self.clock.now(), strategy="changeindex")
         result.reads["delta"] = self.columns
-        since = self._last.get(course.id, now)
-        self._last[course.id] = now
-        edits = self._poisson(self.rates[course.id] * (now - since) / HOUR)
+        edits = self._edits_since_last_poll(course.id, now)
         if edits:
             result.events["gradesync.grade.updated"] = edits
         result.finished = self.clock.now()

@@ -40,9 +40,6 @@ class DiskFullSyncer:
         result.finished = self.clock.now()
         return result
 
-    async def record_next_due(self, course_id: str, after_seconds: float) -> None:
-        return None
-
 
 async def test_a_full_disk_is_said_once_and_the_courses_recover_when_space_returns() -> None:
     clock = ManualClock()

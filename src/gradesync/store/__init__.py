@@ -1,14 +1,16 @@
 """The state store: everything gradesync knows between cycles, and the outbox of events.
 
 Code depends on the protocol of its role: :class:`SyncStore` (the sync engine),
-:class:`OutboxStore` (delivery), :class:`AdminStore` (the operator's commands);
-:class:`StateStore` is all three, and only the composition root names :class:`SQLiteStateStore`.
+:class:`PaceStore` (the scheduler), :class:`OutboxStore` (delivery), :class:`AdminStore` (the
+operator's commands); :class:`StateStore` is all four, and only the composition root names
+:class:`SQLiteStateStore`.
 """
 
 from gradesync.store.protocol import (
     DEAD_LETTER_KINDS,
     AdminStore,
     ColumnCursor,
+    CourseOutlook,
     CourseStatus,
     CourseStructure,
     CycleRecord,
@@ -18,6 +20,7 @@ from gradesync.store.protocol import (
     NewEvent,
     OutboxEvent,
     OutboxStore,
+    PaceStore,
     SetAsideKey,
     SetAsideKind,
     SetAsideRow,
@@ -36,6 +39,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AdminStore",
     "ColumnCursor",
+    "CourseOutlook",
     "CourseStatus",
     "CourseStructure",
     "CycleRecord",
@@ -45,6 +49,7 @@ __all__ = [
     "NewEvent",
     "OutboxEvent",
     "OutboxStore",
+    "PaceStore",
     "SQLiteStateStore",
     "SetAsideKey",
     "SetAsideKind",

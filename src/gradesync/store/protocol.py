@@ -245,36 +245,9 @@ class UnitOfWork:
     detections: Sequence[float] = ()
 
 
-class SyncStore(Protocol):
-    """What the sync engine needs: the course list, each course's structure and snapshot, and
-    one transaction per cycle."""
-
-    async def courses(self) -> dict[str, Course]:
-        """The courses currently selected, by id."""
-        ...
-
-    async def structure(self, course_id: str) -> CourseStructure: ...
-
-    async def grades(
-        self, course_id: str, column_id: str, users: Collection[str] | None = None
-    ) -> dict[str, StoredGrade]:
-        """One column's snapshot, by user id, tombstones included; only ``users``' grades
-        when given (a delta read needs the few users it returned, not the whole column)."""
-        ...
-
-    async def save_courses(
-        self, courses: Sequence[Course], *, selected_ids: Collection[str]
-    ) -> None:
-        """Record the course list; only ``selected_ids`` stay selected."""
-        ...
-
-    async def commit(self, unit: UnitOfWork) -> int:
-        """Apply ``unit`` in one transaction; returns how many events were new."""
-        ...
-
-    async def set_next_due(self, course_id: str, when: datetime | None) -> None:
-        """Keep the scheduler's plan for a course, for ``status``."""
-        ...
+class PaceStore(Protocol):
+    """What the scheduler keeps in the state: each course's plan and estimate, and the
+    institution-wide state of the scheduler (the week profile, the daily budget)."""
 
     async def set_pace(
         self,
@@ -303,6 +276,34 @@ class SyncStore(Protocol):
 
     async def course_outlook(self) -> dict[str, CourseOutlook]:
         """Every selected course's columns, members and due dates, by course id."""
+        ...
+
+
+class SyncStore(Protocol):
+    """What the sync engine needs: the course list, each course's structure and snapshot, and
+    one transaction per cycle."""
+
+    async def courses(self) -> dict[str, Course]:
+        """The courses currently selected, by id."""
+        ...
+
+    async def structure(self, course_id: str) -> CourseStructure: ...
+
+    async def grades(
+        self, course_id: str, column_id: str, users: Collection[str] | None = None
+    ) -> dict[str, StoredGrade]:
+        """One column's snapshot, by user id, tombstones included; only ``users``' grades
+        when given (a delta read needs the few users it returned, not the whole column)."""
+        ...
+
+    async def save_courses(
+        self, courses: Sequence[Course], *, selected_ids: Collection[str]
+    ) -> None:
+        """Record the course list; only ``selected_ids`` stay selected."""
+        ...
+
+    async def commit(self, unit: UnitOfWork) -> int:
+        """Apply ``unit`` in one transaction; returns how many events were new."""
         ...
 
 
@@ -380,5 +381,5 @@ class AdminStore(Protocol):
         ...
 
 
-class StateStore(SyncStore, OutboxStore, AdminStore, Protocol):
+class StateStore(SyncStore, PaceStore, OutboxStore, AdminStore, Protocol):
     """The whole state: what the composition root opens and hands out by role."""

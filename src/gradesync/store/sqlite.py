@@ -240,15 +240,6 @@ class SQLiteStateStore:
         async with self._transaction(f"committing course {unit.course_id}") as db:
             return await write_unit(db, unit, self._clock.now(), self._cycle_history)
 
-    async def set_next_due(self, course_id: str, when: datetime | None) -> None:
-        async with self._transaction(f"scheduling {course_id}") as db:
-            await require_course(db, course_id)
-            await db.execute(
-                "INSERT INTO course_status (course_id, next_due) VALUES (?, ?)"
-                " ON CONFLICT (course_id) DO UPDATE SET next_due = excluded.next_due",
-                (course_id, iso_or_none(when)),
-            )
-
     async def set_pace(
         self,
         course_id: str,

@@ -134,11 +134,6 @@ class Syncer:
         self._known_courses: dict[str, Course] = {}
         self._log_offered: bool | None = None  # "auto": whether this Learn has the log
 
-    async def record_next_due(self, course_id: str, after_seconds: float) -> None:
-        """Keep the scheduler's plan in the state, for ``status``."""
-        when = self._clock.now() + timedelta(seconds=max(0.0, after_seconds))
-        await self._store.set_next_due(course_id, when)
-
     async def list_courses(self) -> list[Course]:
         """Read the course list (server-side filters first), save it, return what is selected."""
         sel = self._selection
@@ -242,11 +237,12 @@ class Syncer:
         now = self._clock.now()
         structure = await self._store.structure(course.id)
         read, log_state = await self._read_log(course, structure, result, now)
-        sweep_due = self._sweep_due(structure.log, now, cost=len(structure.columns) + 2)
         stale = structure.memberships_refreshed_at is None or (
             now - structure.memberships_refreshed_at >= self._options.membership_refresh
         )
-        if read is None or read.primed or full or sweep_due:
+        # The sweeps' share is asked only when the cycle would otherwise be a log read.
+        cost = len(structure.columns) + 2
+        if read is None or read.primed or full or self._sweep_due(structure.log, now, cost=cost):
             # The whole course: its column list and every column by changeIndex (a sweep, on
             # the log: what the log missed is found).
             result.swept = read is not None or full

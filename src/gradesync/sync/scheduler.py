@@ -37,7 +37,7 @@ from gradesync.errors import (
     StateError,
 )
 from gradesync.models import Course
-from gradesync.store.protocol import CourseOutlook
+from gradesync.store import PaceStore
 from gradesync.sync.cycle import CourseResult, Syncer
 from gradesync.sync.planner import Demand, allocate, pace_of
 from gradesync.sync.rates import RateEstimate, WeekProfile, due_rate, prior
@@ -51,28 +51,6 @@ HOUR = 3_600.0
 REPLAN_EVERY = HOUR
 RESERVE = 0.05  # of the budget, beyond what the requests outside polls took in the last hour
 PROFILE = "week_profile"  # the scheduler state's name for the institution's week profile
-
-
-class PaceStore(Protocol):
-    """What the scheduler keeps in the state: each course's estimate and plan, and the week."""
-
-    async def set_pace(
-        self,
-        course_id: str,
-        *,
-        next_due: datetime | None,
-        pace: str | None,
-        rate: float | None,
-        estimate: str | None,
-    ) -> None: ...
-
-    async def paces(self) -> dict[str, str]: ...
-
-    async def scheduler_state(self, name: str) -> str | None: ...
-
-    async def set_scheduler_state(self, name: str, data: str) -> None: ...
-
-    async def course_outlook(self) -> dict[str, CourseOutlook]: ...
 
 
 class BudgetView(Protocol):
@@ -99,7 +77,6 @@ class CoursePace:
     next_due: float = 0.0  # monotonic
     failures: int = 0
     failing_since: float | None = None
-    last_error: str | None = None
     estimate: RateEstimate = field(default_factory=RateEstimate)
     interval: float = 0.0  # seconds between polls, as last planned
     pace: str = "new"  # new, hot, warm, cold; backoff while failing
@@ -141,7 +118,6 @@ class Scheduler:
     _plan_due: float = 0.0
     _polled: float = 0.0  # requests the polls made since the last plan (sweeps aside)
     _last_plan: tuple[float, int] | None = None  # when, and the budget's count then
-    _resumed: bool = False
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
@@ -238,9 +214,8 @@ class Scheduler:
 
     async def _resume(self) -> None:
         """Take up what the state knows: each course's estimate and the week profile."""
-        if self._resumed or self.store is None:
+        if self.store is None:
             return
-        self._resumed = True
         self.profile = WeekProfile.from_json(await self.store.scheduler_state(PROFILE))
         for course_id, text in (await self.store.paces()).items():
             self.states.setdefault(course_id, CoursePace()).estimate = RateEstimate.from_json(text)
@@ -401,14 +376,13 @@ class Scheduler:
                     failed_for=round(now - state.failing_since, 1),
                     tries=state.failures,
                 )
-            state.failures, state.failing_since, state.last_error = 0, None, None
+            state.failures, state.failing_since = 0, None
             state.next_due = now + self._next_interval(state, result, at)
         else:
             if state.failing_since is None:
                 state.failing_since = now
                 log.warning("course.failing", course_id=course.id, reason=result.error)
             state.failures += 1
-            state.last_error = result.error
             shortest = self.options.interval.total_seconds()
             policy = Backoff(
                 base=min(shortest, 30.0), cap=self.options.max_backoff.total_seconds(), rng=self.rng
@@ -459,7 +433,6 @@ class Scheduler:
     async def _record(self, course_id: str, state: CoursePace, now: float, at: datetime) -> None:
         """Keep the plan in the state, for ``status`` and for a restart."""
         if self.store is None:
-            await self.syncer.record_next_due(course_id, state.next_due - now)
             return
         await self.store.set_pace(
             course_id,
